@@ -1,0 +1,556 @@
+//! The typed plant configuration the core runs on.
+//!
+//! The controller parses and validates the TOML file into these structs (with file, line and
+//! field in every error); the core trusts them. [`PlantConfig::index`] builds the lookups the core
+//! needs and is the one place that checks cross-references, so a config that indexes is a config
+//! the core can run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// Whole-plant configuration as far as the core is concerned.
+///
+/// Not `deny_unknown_fields` at this level only: the same file carries the controller's own
+/// sections, and the loader checks top-level keys itself. Every nested table denies unknown keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlantConfig {
+    pub plant: PlantInfo,
+    #[serde(default)]
+    pub alarms: AlarmSettings,
+    pub models: Vec<ModelConfig>,
+    /// Option codes by key: `SEAT = ["LTHR-BLK", "CLTH-GRY"]` allows `SEAT=LTHR-BLK`.
+    pub options: BTreeMap<String, Vec<String>>,
+    pub lines: Vec<LineConfig>,
+    pub families: Vec<FamilyConfig>,
+    #[serde(default)]
+    pub stations: Vec<StationConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlantInfo {
+    pub name: String,
+}
+
+/// Alarm thresholds and priorities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlarmSettings {
+    /// How long a sequence gap may wait for its backfill before its positions are marked unknown.
+    pub gap_fill_timeout_ms: u64,
+    /// Coverage below this many minutes raises a coverage alarm for the family.
+    pub coverage_low_min: f64,
+    /// Priority per alarm kind (snake_case kind name); kinds not listed use their default.
+    pub priorities: BTreeMap<String, Priority>,
+}
+
+impl Default for AlarmSettings {
+    fn default() -> Self {
+        Self {
+            gap_fill_timeout_ms: 10_000,
+            coverage_low_min: 10.0,
+            priorities: BTreeMap::new(),
+        }
+    }
+}
+
+/// ISA-18.2 alarm priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub code: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    pub id: String,
+    /// The sequence counter runs 0..modulus and then wraps (10000: 0000–9999).
+    pub modulus: u32,
+    /// How far ahead a record may arrive and still wait for the gap before it to be filled.
+    /// Farther ahead (up to half the counter) is a jump; behind is a repeat or a correction.
+    #[serde(default = "default_window")]
+    pub window: u32,
+    pub takt_ms: u64,
+    /// Verify the ISO 3779 check digit (position 9) of every VIN; North-American lines.
+    #[serde(default)]
+    pub vin_check_digit: bool,
+    pub broadcast_points: Vec<BroadcastPointConfig>,
+    pub install_stations: Vec<InstallStationConfig>,
+}
+
+fn default_window() -> u32 {
+    50
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastPointConfig {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallStationConfig {
+    pub id: String,
+    /// The broadcast point whose counter positions this station.
+    pub broadcast_point: String,
+    /// Vehicles between the broadcast point and this station: a vehicle is here `offset` broadcasts later.
+    pub offset_positions: u32,
+}
+
+/// Who builds a family's racks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sequencing {
+    /// Built in the plant's sequencing area with pick-to-light / put-to-light.
+    InPlant,
+    /// Built by the supplier from the sequence calls it receives.
+    Supplier,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyConfig {
+    pub id: String,
+    pub line: String,
+    pub install_station: String,
+    pub rack_size: u32,
+    pub sequencing: Sequencing,
+    /// Pick station that builds this family's racks; required for `in-plant`.
+    #[serde(default)]
+    pub station: Option<String>,
+    /// Models that take a part of this family; empty means every model.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// First match wins.
+    pub rules: Vec<VariantRule>,
+}
+
+/// `models` (any of, empty = any) and `options` (all of) select `part`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantRule {
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub options: Vec<String>,
+    pub part: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationConfig {
+    pub id: String,
+    pub bins: Vec<BinConfig>,
+    #[serde(default = "default_pick_colour")]
+    pub pick_colour: LampColour,
+    #[serde(default = "default_put_colour")]
+    pub put_colour: LampColour,
+    #[serde(default = "default_error_colour")]
+    pub error_colour: LampColour,
+}
+
+fn default_pick_colour() -> LampColour {
+    LampColour::Green
+}
+fn default_put_colour() -> LampColour {
+    LampColour::Blue
+}
+fn default_error_colour() -> LampColour {
+    LampColour::Red
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinConfig {
+    pub id: String,
+    pub part: String,
+    #[serde(default = "default_qty")]
+    pub qty: u32,
+}
+
+fn default_qty() -> u32 {
+    1
+}
+
+/// Logical lamp colour; the device profile maps it to the module's register value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LampColour {
+    Green,
+    Blue,
+    Red,
+    Yellow,
+    White,
+    Cyan,
+    Magenta,
+}
+
+/// A cross-reference in the config that does not resolve, or a value out of range.
+///
+/// `path` is the dotted TOML path (`families[2].station`) so the loader can name the line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigIssue {
+    pub path: String,
+    pub message: String,
+}
+
+fn issue(path: impl Into<String>, message: impl Into<String>) -> ConfigIssue {
+    ConfigIssue {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// Lookups derived from a [`PlantConfig`]; built once, read by the core.
+#[derive(Debug, Clone)]
+pub struct ConfigIndex {
+    pub config: PlantConfig,
+    pub(crate) models: BTreeSet<String>,
+}
+
+impl PlantConfig {
+    /// Check every cross-reference and range; returns all issues found, not just the first.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let models: BTreeSet<&str> = self.models.iter().map(|m| m.code.as_str()).collect();
+        duplicates(
+            self.models.iter().map(|m| m.code.as_str()),
+            "models",
+            "code",
+            &mut issues,
+        );
+        for (key, values) in &self.options {
+            if key.is_empty() || key.contains('=') {
+                issues.push(issue(
+                    format!("options.{key}"),
+                    "option key must be non-empty and contain no '='",
+                ));
+            }
+            if values.is_empty() {
+                issues.push(issue(
+                    format!("options.{key}"),
+                    "an option key needs at least one value",
+                ));
+            }
+        }
+        if self.alarms.gap_fill_timeout_ms == 0 {
+            issues.push(issue(
+                "alarms.gap_fill_timeout_ms",
+                "must be greater than 0",
+            ));
+        }
+        if self.alarms.coverage_low_min.is_nan() || self.alarms.coverage_low_min < 0.0 {
+            issues.push(issue("alarms.coverage_low_min", "must be 0 or more"));
+        }
+        for kind in self.alarms.priorities.keys() {
+            if crate::alarm::AlarmKind::from_name(kind).is_none() {
+                issues.push(issue(
+                    format!("alarms.priorities.{kind}"),
+                    format!(
+                        "unknown alarm kind; known kinds: {}",
+                        crate::alarm::AlarmKind::ALL
+                            .iter()
+                            .map(|k| k.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        duplicates(
+            self.lines.iter().map(|l| l.id.as_str()),
+            "lines",
+            "id",
+            &mut issues,
+        );
+        if self.lines.is_empty() {
+            issues.push(issue("lines", "at least one line is required"));
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            let at = format!("lines[{i}]");
+            if line.modulus < 2 {
+                issues.push(issue(format!("{at}.modulus"), "must be at least 2"));
+            }
+            if line.window == 0 || line.window.saturating_mul(2) >= line.modulus {
+                issues.push(issue(
+                    format!("{at}.window"),
+                    format!(
+                        "must be between 1 and half the modulus ({})",
+                        line.modulus / 2
+                    ),
+                ));
+            }
+            if line.takt_ms == 0 {
+                issues.push(issue(format!("{at}.takt_ms"), "must be greater than 0"));
+            }
+            if line.broadcast_points.is_empty() {
+                issues.push(issue(
+                    format!("{at}.broadcast_points"),
+                    "at least one broadcast point is required",
+                ));
+            }
+            duplicates(
+                line.broadcast_points.iter().map(|p| p.id.as_str()),
+                &format!("{at}.broadcast_points"),
+                "id",
+                &mut issues,
+            );
+            duplicates(
+                line.install_stations.iter().map(|s| s.id.as_str()),
+                &format!("{at}.install_stations"),
+                "id",
+                &mut issues,
+            );
+            for (j, st) in line.install_stations.iter().enumerate() {
+                if !line
+                    .broadcast_points
+                    .iter()
+                    .any(|p| p.id == st.broadcast_point)
+                {
+                    issues.push(issue(
+                        format!("{at}.install_stations[{j}].broadcast_point"),
+                        format!(
+                            "no broadcast point `{}` on line `{}`",
+                            st.broadcast_point, line.id
+                        ),
+                    ));
+                }
+                if st.offset_positions == 0 {
+                    issues.push(issue(
+                        format!("{at}.install_stations[{j}].offset_positions"),
+                        "must be greater than 0",
+                    ));
+                }
+            }
+        }
+        duplicates(
+            self.families.iter().map(|f| f.id.as_str()),
+            "families",
+            "id",
+            &mut issues,
+        );
+        let stations: BTreeMap<&str, &StationConfig> =
+            self.stations.iter().map(|s| (s.id.as_str(), s)).collect();
+        let mut station_users: BTreeMap<&str, &str> = BTreeMap::new();
+        for (i, fam) in self.families.iter().enumerate() {
+            let at = format!("families[{i}]");
+            match self.lines.iter().find(|l| l.id == fam.line) {
+                None => issues.push(issue(
+                    format!("{at}.line"),
+                    format!("no line `{}`", fam.line),
+                )),
+                Some(line) => {
+                    if !line
+                        .install_stations
+                        .iter()
+                        .any(|s| s.id == fam.install_station)
+                    {
+                        issues.push(issue(
+                            format!("{at}.install_station"),
+                            format!(
+                                "no install station `{}` on line `{}`",
+                                fam.install_station, line.id
+                            ),
+                        ));
+                    }
+                }
+            }
+            if fam.rack_size == 0 {
+                issues.push(issue(format!("{at}.rack_size"), "must be greater than 0"));
+            }
+            for (j, m) in fam.models.iter().enumerate() {
+                if !models.contains(m.as_str()) {
+                    issues.push(issue(
+                        format!("{at}.models[{j}]"),
+                        format!("unknown model `{m}`"),
+                    ));
+                }
+            }
+            if fam.rules.is_empty() {
+                issues.push(issue(
+                    format!("{at}.rules"),
+                    "at least one variant rule is required",
+                ));
+            }
+            for (j, rule) in fam.rules.iter().enumerate() {
+                for (k, m) in rule.models.iter().enumerate() {
+                    if !models.contains(m.as_str()) {
+                        issues.push(issue(
+                            format!("{at}.rules[{j}].models[{k}]"),
+                            format!("unknown model `{m}`"),
+                        ));
+                    }
+                }
+                for (k, o) in rule.options.iter().enumerate() {
+                    if let Err(e) = check_option(&self.options, o) {
+                        issues.push(issue(format!("{at}.rules[{j}].options[{k}]"), e));
+                    }
+                }
+                if rule.part.trim().is_empty() {
+                    issues.push(issue(format!("{at}.rules[{j}].part"), "must not be empty"));
+                }
+            }
+            match (fam.sequencing, &fam.station) {
+                (Sequencing::InPlant, None) => issues.push(issue(
+                    format!("{at}.station"),
+                    "an in-plant family needs the pick station that builds its racks",
+                )),
+                (Sequencing::Supplier, Some(_)) => issues.push(issue(
+                    format!("{at}.station"),
+                    "a supplier-sequenced family has no in-plant pick station",
+                )),
+                (Sequencing::InPlant, Some(st)) => match stations.get(st.as_str()) {
+                    None => {
+                        issues.push(issue(format!("{at}.station"), format!("no station `{st}`")));
+                    }
+                    Some(station) => {
+                        if let Some(other) = station_users.insert(st.as_str(), fam.id.as_str()) {
+                            issues.push(issue(
+                                format!("{at}.station"),
+                                format!("station `{st}` already builds family `{other}`"),
+                            ));
+                        }
+                        for (j, rule) in fam.rules.iter().enumerate() {
+                            if !station.bins.iter().any(|b| b.part == rule.part) {
+                                issues.push(issue(
+                                    format!("{at}.rules[{j}].part"),
+                                    format!(
+                                        "station `{st}` has no bin holding part `{}`",
+                                        rule.part
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                },
+                (Sequencing::Supplier, None) => {}
+            }
+        }
+        duplicates(
+            self.stations.iter().map(|s| s.id.as_str()),
+            "stations",
+            "id",
+            &mut issues,
+        );
+        for (i, st) in self.stations.iter().enumerate() {
+            duplicates(
+                st.bins.iter().map(|b| b.id.as_str()),
+                &format!("stations[{i}].bins"),
+                "id",
+                &mut issues,
+            );
+            duplicates(
+                st.bins.iter().map(|b| b.part.as_str()),
+                &format!("stations[{i}].bins"),
+                "part",
+                &mut issues,
+            );
+            for (j, bin) in st.bins.iter().enumerate() {
+                if bin.qty == 0 {
+                    issues.push(issue(
+                        format!("stations[{i}].bins[{j}].qty"),
+                        "must be greater than 0",
+                    ));
+                }
+            }
+        }
+        issues
+    }
+
+    /// Validate and build the lookups; the only way to get a [`ConfigIndex`].
+    pub fn index(self) -> Result<ConfigIndex, Vec<ConfigIssue>> {
+        let issues = self.validate();
+        if !issues.is_empty() {
+            return Err(issues);
+        }
+        let models = self.models.iter().map(|m| m.code.clone()).collect();
+        Ok(ConfigIndex {
+            config: self,
+            models,
+        })
+    }
+}
+
+fn duplicates<'a>(
+    ids: impl Iterator<Item = &'a str>,
+    table: &str,
+    field: &str,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    let mut seen = BTreeSet::new();
+    for (i, id) in ids.enumerate() {
+        if id.trim().is_empty() {
+            issues.push(issue(format!("{table}[{i}].{field}"), "must not be empty"));
+        } else if !seen.insert(id) {
+            issues.push(issue(
+                format!("{table}[{i}].{field}"),
+                format!("duplicate `{id}`"),
+            ));
+        }
+    }
+}
+
+/// `KEY=VALUE` with a known key and value.
+pub(crate) fn check_option(
+    options: &BTreeMap<String, Vec<String>>,
+    code: &str,
+) -> Result<(), String> {
+    let Some((key, value)) = code.split_once('=') else {
+        return Err(format!("option code `{code}` is not of the form KEY=VALUE"));
+    };
+    match options.get(key) {
+        None => Err(format!("unknown option key `{key}` in `{code}`")),
+        Some(values) if !values.iter().any(|v| v == value) => {
+            Err(format!("unknown value `{value}` for option `{key}`"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+impl ConfigIndex {
+    pub fn line(&self, id: &str) -> Option<&LineConfig> {
+        self.config.lines.iter().find(|l| l.id == id)
+    }
+
+    pub fn family(&self, id: &str) -> Option<&FamilyConfig> {
+        self.config.families.iter().find(|f| f.id == id)
+    }
+
+    pub fn station(&self, id: &str) -> Option<&StationConfig> {
+        self.config.stations.iter().find(|s| s.id == id)
+    }
+
+    pub fn is_model(&self, code: &str) -> bool {
+        self.models.contains(code)
+    }
+
+    pub fn is_option(&self, code: &str) -> Result<(), String> {
+        check_option(&self.config.options, code)
+    }
+
+    /// Install-station offset of a family, in positions after its broadcast point.
+    pub fn family_station(&self, fam: &FamilyConfig) -> &InstallStationConfig {
+        self.line(&fam.line)
+            .and_then(|l| {
+                l.install_stations
+                    .iter()
+                    .find(|s| s.id == fam.install_station)
+            })
+            .expect("validated: family install station exists")
+    }
+}

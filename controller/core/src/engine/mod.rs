@@ -1,0 +1,551 @@
+//! The core state machine: `handle(now, input)` in, `poll_action()` and `take_changes()` out.
+//!
+//! Split by concern: [`sequence`] turns records into positions and positions into installs,
+//! [`calls`] creates, corrects and cancels sequence calls, [`station`] runs pick/put tasks,
+//! [`racks`] fills and moves racks, [`coverage`] measures what is ready ahead of the line.
+
+mod calls;
+mod coverage;
+mod racks;
+mod sequence;
+mod station;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alarm::{AlarmBook, AlarmKey, AlarmKind};
+use crate::config::ConfigIndex;
+use crate::io::{Action, Change, DeviceIntent, Input, Outcome, StreamEvent};
+use crate::model::{
+    Call, CallId, Coverage, LightTarget, LineStatus, Rack, Task, TaskId, Vehicle, VehicleId,
+};
+use crate::tracker::Tracker;
+use crate::vin::Vin;
+
+/// Everything the core knows; serialisable so the runtime can snapshot it.
+///
+/// Invariant: only live things are here (vehicles between broadcast point and their last install
+/// station, their calls, racks not yet emptied at the line), so memory does not grow with the
+/// number of finished vehicles. Everything finished lives on in the store's projections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    lines: BTreeMap<String, LineState>,
+    vehicles: BTreeMap<VehicleId, Vehicle>,
+    calls: BTreeMap<CallId, Call>,
+    racks: BTreeMap<String, Rack>,
+    /// Family → its open rack.
+    open_racks: BTreeMap<String, String>,
+    /// Family → number of the last rack opened.
+    rack_numbers: BTreeMap<String, u64>,
+    stations: BTreeMap<String, StationState>,
+    alarms: AlarmBook,
+    coverage: BTreeMap<String, Coverage>,
+    next_vehicle: u64,
+    next_call: u64,
+    next_task: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LineState {
+    status: LineStatus,
+    points: BTreeMap<String, PointState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PointState {
+    tracker: Tracker,
+    /// What sits at each recent position, up to the farthest install station.
+    at: BTreeMap<u64, Occupant>,
+    by_vin: BTreeMap<Vin, u64>,
+    /// VINs with an explicit resequence on its way through the tracker.
+    resequences: BTreeSet<Vin>,
+    /// Positions from this point to its farthest install station.
+    max_offset: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Occupant {
+    Vehicle(VehicleId),
+    /// Never broadcast to us (gap given up, jump) or rejected after settling.
+    Unknown,
+    /// The vehicle was cancelled or moved away by a resequence: nothing needed here.
+    Vacated,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StationState {
+    family: String,
+    /// Calls waiting to be picked, in sequence order.
+    queue: BTreeSet<(u64, CallId)>,
+    task: Option<Task>,
+    /// Buttons showing a wrong-press light.
+    errors: BTreeSet<LightTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum ChangeKey {
+    Vehicle(VehicleId),
+    Call(CallId),
+    Rack(String),
+    Task(TaskId),
+    Alarm(AlarmKey),
+    Line(String),
+    Coverage(String),
+}
+
+/// The sans-IO core. See the crate docs for the contract.
+#[derive(Debug)]
+pub struct Core {
+    cfg: Arc<ConfigIndex>,
+    state: State,
+    actions: VecDeque<Action>,
+    changes: BTreeMap<ChangeKey, Change>,
+    /// Families whose coverage may have moved during the current input.
+    coverage_dirty: BTreeSet<String>,
+}
+
+impl Core {
+    /// A plant with nothing broadcast yet; `now` stamps the initial line states.
+    pub fn new(cfg: Arc<ConfigIndex>, now: DateTime<Utc>) -> Self {
+        let mut lines = BTreeMap::new();
+        for line in &cfg.config.lines {
+            let mut points = BTreeMap::new();
+            for p in &line.broadcast_points {
+                let max_offset = line
+                    .install_stations
+                    .iter()
+                    .filter(|s| s.broadcast_point == p.id)
+                    .map(|s| u64::from(s.offset_positions))
+                    .max()
+                    .unwrap_or(0);
+                points.insert(
+                    p.id.clone(),
+                    PointState {
+                        tracker: Tracker::new(line.modulus, line.window),
+                        at: BTreeMap::new(),
+                        by_vin: BTreeMap::new(),
+                        resequences: BTreeSet::new(),
+                        max_offset,
+                    },
+                );
+            }
+            let status = LineStatus {
+                line: line.id.clone(),
+                running: true,
+                reason: None,
+                since: now,
+                stopped_ms_total: 0,
+                takt_ms: line.takt_ms,
+            };
+            lines.insert(line.id.clone(), LineState { status, points });
+        }
+        let stations = cfg
+            .config
+            .families
+            .iter()
+            .filter_map(|f| {
+                f.station.as_ref().map(|s| {
+                    (
+                        s.clone(),
+                        StationState {
+                            family: f.id.clone(),
+                            queue: BTreeSet::new(),
+                            task: None,
+                            errors: BTreeSet::new(),
+                        },
+                    )
+                })
+            })
+            .collect();
+        let state = State {
+            lines,
+            vehicles: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            racks: BTreeMap::new(),
+            open_racks: BTreeMap::new(),
+            rack_numbers: BTreeMap::new(),
+            stations,
+            alarms: AlarmBook::default(),
+            coverage: BTreeMap::new(),
+            next_vehicle: 1,
+            next_call: 1,
+            next_task: 1,
+        };
+        Self::restore(cfg, state)
+    }
+
+    /// Continue from a snapshot taken with [`Core::state`].
+    pub fn restore(cfg: Arc<ConfigIndex>, state: State) -> Self {
+        Self {
+            cfg,
+            state,
+            actions: VecDeque::new(),
+            changes: BTreeMap::new(),
+            coverage_dirty: BTreeSet::new(),
+        }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn config(&self) -> &ConfigIndex {
+        &self.cfg
+    }
+
+    /// Apply one input that happened at `now`. Timers due by `now` fire first.
+    pub fn handle(&mut self, now: DateTime<Utc>, input: Input) -> Outcome {
+        self.expire(now);
+        let outcome = match input {
+            Input::Broadcast {
+                line,
+                point,
+                record,
+            } => self.broadcast(now, &line, &point, &record),
+            Input::Resequence {
+                line,
+                point,
+                vin,
+                seq,
+            } => self.resequence(now, &line, &point, &vin, seq),
+            Input::Cancel { line, vin } => self.cancel_vehicle(now, &line, &vin),
+            Input::Press { station, button } => self.press(now, &station, button),
+            Input::LineState {
+                line,
+                running,
+                reason,
+            } => self.line_state(now, &line, running, reason),
+            Input::CloseRack { family } => self.close_rack_by_hand(now, &family),
+            Input::RackMoved { rack, to } => self.move_rack(now, &rack, to),
+            Input::ResolveCall { call, part } => self.resolve_call(now, call, &part),
+            Input::ResetStation { station } => self.reset_station(&station),
+            Input::Acknowledge { alarm } => self.acknowledge(now, &alarm),
+            Input::Shelve { alarm, until } => self.shelve(now, &alarm, until),
+            Input::Condition {
+                alarm,
+                subject,
+                active,
+                message,
+            } => {
+                self.alarm_condition(now, alarm, &subject, active, message);
+                Outcome::Applied
+            }
+            Input::Tick => Outcome::Applied,
+        };
+        self.update_coverage(now);
+        outcome
+    }
+
+    /// Next action to carry out, in the order the core decided them.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Projection rows changed since the last call: the latest version of each entity.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes).into_values().collect()
+    }
+
+    /// When the core next wants an input (a [`Input::Tick`] will do) even if nothing happens.
+    pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+        let timeout = self.gap_timeout();
+        self.state
+            .lines
+            .values()
+            .flat_map(|l| l.points.values())
+            .filter_map(|p| p.tracker.gap_deadline(timeout))
+            .chain(self.state.alarms.next_shelf_expiry())
+            .min()
+    }
+
+    fn gap_timeout(&self) -> TimeDelta {
+        TimeDelta::milliseconds(self.cfg.config.alarms.gap_fill_timeout_ms as i64)
+    }
+
+    fn expire(&mut self, now: DateTime<Utc>) {
+        let timeout = self.gap_timeout();
+        let mut expired = Vec::new();
+        for (line, ls) in &mut self.state.lines {
+            for (point, ps) in &mut ls.points {
+                let settled = ps.tracker.expire(now, timeout);
+                if !settled.is_empty() {
+                    expired.push((
+                        line.clone(),
+                        point.clone(),
+                        settled,
+                        ps.tracker.held_count(),
+                    ));
+                }
+            }
+        }
+        for (line, point, settled, still_held) in expired {
+            let subject = format!("{line}/{point}");
+            let unknown: u64 = settled
+                .iter()
+                .map(|s| match s {
+                    crate::tracker::Settled::Unknown { count, .. } => *count,
+                    crate::tracker::Settled::Vehicle { .. } => 0,
+                })
+                .sum();
+            self.alarm_event(
+                now,
+                AlarmKind::GapExpired,
+                &subject,
+                format!(
+                    "{unknown} position(s) never arrived within the gap timeout; marked unknown"
+                ),
+            );
+            if still_held == 0 {
+                self.alarm_condition(now, AlarmKind::SequenceGap, &subject, false, String::new());
+            }
+            self.settle(now, &line, &point, settled);
+        }
+        for key in self.state.alarms.expire_shelves(now) {
+            self.alarm_changed(&key);
+        }
+    }
+
+    // ---- live views, for the runtime's status and the tests ----
+
+    pub fn alarms(&self) -> impl Iterator<Item = &crate::alarm::Alarm> {
+        self.state.alarms.iter()
+    }
+
+    pub fn alarm(&self, kind: AlarmKind, subject: &str) -> Option<&crate::alarm::Alarm> {
+        self.state.alarms.get(&AlarmKey::new(kind, subject))
+    }
+
+    pub fn calls(&self) -> impl Iterator<Item = &Call> {
+        self.state.calls.values()
+    }
+
+    pub fn vehicles(&self) -> impl Iterator<Item = &Vehicle> {
+        self.state.vehicles.values()
+    }
+
+    pub fn racks(&self) -> impl Iterator<Item = &Rack> {
+        self.state.racks.values()
+    }
+
+    pub fn line_status(&self, line: &str) -> Option<&LineStatus> {
+        self.state.lines.get(line).map(|l| &l.status)
+    }
+
+    pub fn coverage(&self, family: &str) -> Option<&Coverage> {
+        self.state.coverage.get(family)
+    }
+
+    /// The sequence number expected next at a broadcast point.
+    pub fn expected_seq(&self, line: &str, point: &str) -> Option<crate::seq::SeqNo> {
+        self.point(line, point).and_then(|p| p.tracker.expected())
+    }
+
+    /// The open task of a station.
+    pub fn task(&self, station: &str) -> Option<&Task> {
+        self.state
+            .stations
+            .get(station)
+            .and_then(|s| s.task.as_ref())
+    }
+
+    /// Everything a station's lights should show now: for re-asserting after a reconnect.
+    pub fn station_lights(&self, station: &str) -> Vec<DeviceIntent> {
+        let Some(st) = self.state.stations.get(station) else {
+            return Vec::new();
+        };
+        let mut out: Vec<DeviceIntent> = st
+            .task
+            .iter()
+            .map(|t| self.task_light(station, t))
+            .collect();
+        out.extend(
+            st.errors
+                .iter()
+                .map(|b| self.error_light(station, b.clone())),
+        );
+        out
+    }
+
+    fn point(&self, line: &str, point: &str) -> Option<&PointState> {
+        self.state.lines.get(line)?.points.get(point)
+    }
+
+    // ---- output helpers ----
+
+    fn emit(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    fn stream(&mut self, event: StreamEvent) {
+        self.emit(Action::Stream(event));
+    }
+
+    fn device(&mut self, intent: DeviceIntent) {
+        self.emit(Action::Device(intent));
+    }
+
+    fn changed_vehicle(&mut self, id: VehicleId) {
+        if let Some(v) = self.state.vehicles.get(&id) {
+            self.changes
+                .insert(ChangeKey::Vehicle(id), Change::Vehicle(v.clone()));
+        }
+    }
+
+    fn changed_call(&mut self, id: CallId) {
+        if let Some(c) = self.state.calls.get(&id) {
+            self.coverage_dirty.insert(c.family.clone());
+            self.changes
+                .insert(ChangeKey::Call(id), Change::Call(c.clone()));
+        }
+    }
+
+    fn changed_rack(&mut self, id: &str) {
+        if let Some(r) = self.state.racks.get(id) {
+            self.changes
+                .insert(ChangeKey::Rack(id.to_owned()), Change::Rack(r.clone()));
+        }
+    }
+
+    fn changed_task(&mut self, task: &Task) {
+        self.changes
+            .insert(ChangeKey::Task(task.id), Change::Task(task.clone()));
+    }
+
+    fn changed_line(&mut self, line: &str) {
+        if let Some(l) = self.state.lines.get(line) {
+            let status = l.status.clone();
+            self.changes
+                .insert(ChangeKey::Line(line.to_owned()), Change::Line(status));
+        }
+    }
+
+    // ---- alarms ----
+
+    fn alarm_changed(&mut self, key: &AlarmKey) {
+        if let Some(a) = self.state.alarms.get(key) {
+            let a = a.clone();
+            self.changes
+                .insert(ChangeKey::Alarm(key.clone()), Change::Alarm(a.clone()));
+            self.emit(Action::Alarm(a));
+        }
+    }
+
+    /// A one-off happening that needs an operator's acknowledgement.
+    fn alarm_event(&mut self, now: DateTime<Utc>, kind: AlarmKind, subject: &str, message: String) {
+        let key = AlarmKey::new(kind, subject);
+        let settings = &self.cfg.config.alarms;
+        if self
+            .state
+            .alarms
+            .event(now, key.clone(), message, settings)
+            .is_some()
+        {
+            self.alarm_changed(&key);
+        }
+    }
+
+    /// A lasting condition turned on or off.
+    fn alarm_condition(
+        &mut self,
+        now: DateTime<Utc>,
+        kind: AlarmKind,
+        subject: &str,
+        active: bool,
+        message: String,
+    ) {
+        let key = AlarmKey::new(kind, subject);
+        let changed = if active {
+            let settings = &self.cfg.config.alarms;
+            self.state
+                .alarms
+                .activate(now, key.clone(), message, settings)
+                .is_some()
+        } else {
+            self.state.alarms.clear(now, &key).is_some()
+        };
+        if changed {
+            self.alarm_changed(&key);
+        }
+    }
+
+    fn acknowledge(&mut self, now: DateTime<Utc>, id: &str) -> Outcome {
+        let Some(key) = self.state.alarms.find(id).cloned() else {
+            return Outcome::Rejected(format!("no alarm `{id}`"));
+        };
+        match self.state.alarms.acknowledge(now, &key) {
+            Ok(_) => {
+                self.alarm_changed(&key);
+                Outcome::Applied
+            }
+            Err(e) => Outcome::Rejected(e.to_string()),
+        }
+    }
+
+    fn shelve(&mut self, now: DateTime<Utc>, id: &str, until: Option<DateTime<Utc>>) -> Outcome {
+        let Some(key) = self.state.alarms.find(id).cloned() else {
+            return Outcome::Rejected(format!("no alarm `{id}`"));
+        };
+        if until.is_some_and(|t| t <= now) {
+            return Outcome::Rejected("shelve time must be in the future".into());
+        }
+        match self.state.alarms.shelve(now, &key, until) {
+            Ok(_) => {
+                self.alarm_changed(&key);
+                Outcome::Applied
+            }
+            Err(e) => Outcome::Rejected(e.to_string()),
+        }
+    }
+
+    fn line_state(
+        &mut self,
+        now: DateTime<Utc>,
+        line: &str,
+        running: bool,
+        reason: Option<String>,
+    ) -> Outcome {
+        let Some(ls) = self.state.lines.get_mut(line) else {
+            return Outcome::Rejected(format!("no line `{line}`"));
+        };
+        if ls.status.running == running {
+            return Outcome::Ignored(format!(
+                "line `{line}` is already {}",
+                if running { "running" } else { "stopped" }
+            ));
+        }
+        let mut stop_ms = 0;
+        if running {
+            stop_ms = (now - ls.status.since).num_milliseconds().max(0);
+            ls.status.stopped_ms_total += stop_ms;
+            ls.status.reason = None;
+        } else {
+            ls.status.reason = reason;
+        }
+        ls.status.running = running;
+        ls.status.since = now;
+        let status = ls.status.clone();
+        if stop_ms > 0 {
+            // Every part still to be installed is needed that much later.
+            let shift = TimeDelta::milliseconds(stop_ms);
+            let ids: Vec<CallId> = self
+                .state
+                .calls
+                .values()
+                .filter(|c| c.line == line && !c.status.is_final())
+                .map(|c| c.id)
+                .collect();
+            for id in ids {
+                if let Some(c) = self.state.calls.get_mut(&id) {
+                    c.due_at += shift;
+                }
+                self.changed_call(id);
+            }
+        }
+        self.changed_line(line);
+        self.stream(StreamEvent::LineState(status));
+        Outcome::Applied
+    }
+}

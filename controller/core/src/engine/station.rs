@@ -1,0 +1,283 @@
+//! Pick-to-light / put-to-light: one task at a time per station, strictly in sequence.
+
+use chrono::{DateTime, Utc};
+
+use super::Core;
+use crate::alarm::AlarmKind;
+use crate::io::{DeviceIntent, Outcome};
+use crate::model::{CallId, CallStatus, LightTarget, Task, TaskId, TaskKind, TaskStatus};
+
+impl Core {
+    /// Light the next pick if the station is idle and the next call can be picked.
+    pub(super) fn start_next(&mut self, now: DateTime<Utc>, station: &str) {
+        let Some(st) = self.state.stations.get(station) else {
+            return;
+        };
+        if st.task.is_some() {
+            return;
+        }
+        let Some(&(_, cid)) = st.queue.first() else {
+            return;
+        };
+        // An unresolved call blocks the station: picking past it would put every later part in
+        // the wrong slot. Its alarm is already raised; a correction or ResolveCall unblocks it.
+        let Some(part) = self.state.calls.get(&cid).and_then(|c| c.part.clone()) else {
+            return;
+        };
+        let Some(bin) = self
+            .cfg
+            .station(station)
+            .and_then(|s| s.bins.iter().find(|b| b.part == part))
+            .map(|b| b.id.clone())
+        else {
+            return;
+        };
+        let task = self.new_task(now, station, cid, TaskKind::Pick { bin });
+        self.open_task(station, task);
+    }
+
+    fn new_task(
+        &mut self,
+        now: DateTime<Utc>,
+        station: &str,
+        call: CallId,
+        kind: TaskKind,
+    ) -> Task {
+        let id = TaskId(self.state.next_task);
+        self.state.next_task += 1;
+        Task {
+            id,
+            station: station.to_owned(),
+            call,
+            kind,
+            status: TaskStatus::Open,
+            created_at: now,
+            changed_at: now,
+        }
+    }
+
+    fn open_task(&mut self, station: &str, task: Task) {
+        let light = self.task_light(station, &task);
+        self.changed_task(&task);
+        if let Some(st) = self.state.stations.get_mut(station) {
+            st.task = Some(task);
+        }
+        self.device(light);
+    }
+
+    /// Close the station's open task as done or cancelled and turn its light off.
+    fn end_task(&mut self, now: DateTime<Utc>, station: &str, status: TaskStatus) -> Option<Task> {
+        let st = self.state.stations.get_mut(station)?;
+        let mut task = st.task.take()?;
+        task.status = status;
+        task.changed_at = now;
+        self.changed_task(&task);
+        self.device(DeviceIntent::Off {
+            station: station.to_owned(),
+            target: task.target(),
+        });
+        Some(task)
+    }
+
+    pub(super) fn task_light(&self, station: &str, task: &Task) -> DeviceIntent {
+        let sc = self.cfg.station(station);
+        let (colour, digits) = match &task.kind {
+            TaskKind::Pick { bin } => (
+                sc.map_or(crate::config::LampColour::Green, |s| s.pick_colour),
+                sc.and_then(|s| s.bins.iter().find(|b| b.id == *bin))
+                    .map(|b| b.qty),
+            ),
+            TaskKind::Put { slot, .. } => (
+                sc.map_or(crate::config::LampColour::Blue, |s| s.put_colour),
+                Some(*slot),
+            ),
+        };
+        DeviceIntent::Light {
+            station: station.to_owned(),
+            target: task.target(),
+            colour,
+            digits,
+            blink: false,
+        }
+    }
+
+    pub(super) fn error_light(&self, station: &str, target: LightTarget) -> DeviceIntent {
+        DeviceIntent::Light {
+            station: station.to_owned(),
+            target,
+            colour: self
+                .cfg
+                .station(station)
+                .map_or(crate::config::LampColour::Red, |s| s.error_colour),
+            digits: None,
+            blink: true,
+        }
+    }
+
+    fn clear_errors(&mut self, station: &str) {
+        let Some(st) = self.state.stations.get_mut(station) else {
+            return;
+        };
+        for target in std::mem::take(&mut st.errors) {
+            self.device(DeviceIntent::Off {
+                station: station.to_owned(),
+                target,
+            });
+        }
+    }
+
+    pub(super) fn press(
+        &mut self,
+        now: DateTime<Utc>,
+        station: &str,
+        button: LightTarget,
+    ) -> Outcome {
+        let Some(sc) = self.cfg.station(station) else {
+            return Outcome::Rejected(format!("no station `{station}`"));
+        };
+        let Some(st) = self.state.stations.get(station) else {
+            return Outcome::Rejected(format!("station `{station}` builds no family"));
+        };
+        let rack_size = self.cfg.family(&st.family).map_or(0, |f| f.rack_size);
+        match &button {
+            LightTarget::Bin(b) if !sc.bins.iter().any(|x| x.id == *b) => {
+                return Outcome::Rejected(format!("station `{station}` has no bin `{b}`"));
+            }
+            LightTarget::Slot(s) if *s == 0 || *s > rack_size => {
+                return Outcome::Rejected(format!(
+                    "station `{station}` has no slot {s} (1..={rack_size})"
+                ));
+            }
+            _ => {}
+        }
+        let expected = st.task.as_ref().map(Task::target);
+        if expected.as_ref() != Some(&button) {
+            let kind = match button {
+                LightTarget::Bin(_) => AlarmKind::WrongPick,
+                LightTarget::Slot(_) => AlarmKind::WrongPut,
+            };
+            let wanted = expected.map_or("nothing".to_owned(), |t| describe(&t));
+            self.alarm_event(
+                now,
+                kind,
+                station,
+                format!("{} pressed, {wanted} was lit", describe(&button)),
+            );
+            let light = self.error_light(station, button.clone());
+            if let Some(st) = self.state.stations.get_mut(station) {
+                st.errors.insert(button);
+            }
+            self.device(light);
+            return Outcome::Applied;
+        }
+        self.clear_errors(station);
+        let Some(task) = self.end_task(now, station, TaskStatus::Done) else {
+            return Outcome::Applied;
+        };
+        match task.kind {
+            TaskKind::Pick { .. } => self.picked(now, station, task.call),
+            TaskKind::Put { rack, slot } => {
+                self.set_call_status(now, task.call, CallStatus::Put);
+                self.fill_slot(now, &rack, slot, task.call);
+                self.start_next(now, station);
+            }
+        }
+        Outcome::Applied
+    }
+
+    fn picked(&mut self, now: DateTime<Utc>, station: &str, cid: CallId) {
+        self.set_call_status(now, cid, CallStatus::Picked);
+        let Some(call) = self.state.calls.get(&cid) else {
+            return;
+        };
+        let (pos, family) = (call.pos, call.family.clone());
+        if let Some(st) = self.state.stations.get_mut(station) {
+            st.queue.remove(&(pos, cid));
+        }
+        let (rack, slot) = self.reserve_slot(now, &family);
+        if let Some(call) = self.state.calls.get_mut(&cid) {
+            call.rack = Some(rack.clone());
+            call.slot = Some(slot);
+        }
+        self.changed_call(cid);
+        let task = self.new_task(now, station, cid, TaskKind::Put { rack, slot });
+        self.open_task(station, task);
+    }
+
+    pub(super) fn set_call_status(&mut self, now: DateTime<Utc>, cid: CallId, status: CallStatus) {
+        if let Some(call) = self.state.calls.get_mut(&cid) {
+            call.status = status;
+            call.changed_at = now;
+        }
+        self.call_event_changed(cid);
+    }
+
+    /// The call no longer goes through its station: out of the queue, its task cancelled.
+    pub(super) fn drop_from_station(&mut self, now: DateTime<Utc>, cid: CallId) {
+        let Some(call) = self.state.calls.get(&cid) else {
+            return;
+        };
+        let Some(station) = self
+            .cfg
+            .family(&call.family)
+            .and_then(|f| f.station.clone())
+        else {
+            return;
+        };
+        let pos = call.pos;
+        let Some(st) = self.state.stations.get_mut(&station) else {
+            return;
+        };
+        st.queue.remove(&(pos, cid));
+        if st.task.as_ref().is_some_and(|t| t.call == cid) {
+            self.end_task(now, &station, TaskStatus::Cancelled);
+            self.start_next(now, &station);
+        }
+    }
+
+    /// A not-yet-picked call changed its part: the lit bin may be the wrong one now.
+    pub(super) fn relight_if_picking(&mut self, now: DateTime<Utc>, cid: CallId) {
+        let Some(station) = self
+            .state
+            .calls
+            .get(&cid)
+            .and_then(|c| self.cfg.family(&c.family))
+            .and_then(|f| f.station.clone())
+        else {
+            return;
+        };
+        let picking = self
+            .state
+            .stations
+            .get(&station)
+            .and_then(|s| s.task.as_ref())
+            .is_some_and(|t| t.call == cid && matches!(t.kind, TaskKind::Pick { .. }));
+        if picking {
+            self.end_task(now, &station, TaskStatus::Cancelled);
+        }
+        self.start_next(now, &station);
+    }
+
+    pub(super) fn reset_station(&mut self, station: &str) -> Outcome {
+        if !self.state.stations.contains_key(station) {
+            return Outcome::Rejected(format!("no station `{station}`"));
+        }
+        if let Some(st) = self.state.stations.get_mut(station) {
+            st.errors.clear();
+        }
+        self.device(DeviceIntent::AllOff {
+            station: station.to_owned(),
+        });
+        for light in self.station_lights(station) {
+            self.device(light);
+        }
+        Outcome::Applied
+    }
+}
+
+fn describe(t: &LightTarget) -> String {
+    match t {
+        LightTarget::Bin(b) => format!("bin {b}"),
+        LightTarget::Slot(s) => format!("slot {s}"),
+    }
+}
