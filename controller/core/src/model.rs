@@ -204,7 +204,8 @@ pub struct LineStatus {
     pub line: String,
     pub running: bool,
     pub reason: Option<String>,
-    pub since: DateTime<Utc>,
+    /// When it last started or stopped; `None` until the first line-state input.
+    pub since: Option<DateTime<Utc>>,
     pub stopped_ms_total: i64,
     pub takt_ms: u64,
 }

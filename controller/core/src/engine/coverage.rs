@@ -31,7 +31,7 @@ impl Core {
                 self.alarm_condition(now, AlarmKind::CoverageLow, &family, low, message);
             }
             self.state.coverage.insert(family.clone(), cov.clone());
-            self.changes.insert(
+            self.record(
                 super::ChangeKey::Coverage(family),
                 Change::Coverage(cov.clone()),
             );

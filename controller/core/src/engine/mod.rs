@@ -10,7 +10,8 @@ mod racks;
 mod sequence;
 mod station;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -85,7 +86,7 @@ struct StationState {
     errors: BTreeSet<LightTarget>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum ChangeKey {
     Vehicle(VehicleId),
     Call(CallId),
@@ -102,14 +103,19 @@ pub struct Core {
     cfg: Arc<ConfigIndex>,
     state: State,
     actions: VecDeque<Action>,
-    changes: BTreeMap<ChangeKey, Change>,
+    /// Projection rows changed by the current input, latest version of each entity, in the order
+    /// entities first changed. A vector plus an index rather than an ordered map: rows are large
+    /// and an ordered map would shift them around on every insert.
+    changes: Vec<Change>,
+    /// Where each entity's row sits in `changes`; only looked up, never iterated.
+    change_at: HashMap<ChangeKey, usize>,
     /// Families whose coverage may have moved during the current input.
     coverage_dirty: BTreeSet<String>,
 }
 
 impl Core {
-    /// A plant with nothing broadcast yet; `now` stamps the initial line states.
-    pub fn new(cfg: Arc<ConfigIndex>, now: DateTime<Utc>) -> Self {
+    /// A plant with nothing broadcast yet, lines assumed running.
+    pub fn new(cfg: Arc<ConfigIndex>) -> Self {
         let mut lines = BTreeMap::new();
         for line in &cfg.config.lines {
             let mut points = BTreeMap::new();
@@ -136,7 +142,7 @@ impl Core {
                 line: line.id.clone(),
                 running: true,
                 reason: None,
-                since: now,
+                since: None,
                 stopped_ms_total: 0,
                 takt_ms: line.takt_ms,
             };
@@ -183,7 +189,8 @@ impl Core {
             cfg,
             state,
             actions: VecDeque::new(),
-            changes: BTreeMap::new(),
+            changes: Vec::new(),
+            change_at: HashMap::new(),
             coverage_dirty: BTreeSet::new(),
         }
     }
@@ -246,7 +253,19 @@ impl Core {
 
     /// Projection rows changed since the last call: the latest version of each entity.
     pub fn take_changes(&mut self) -> Vec<Change> {
-        std::mem::take(&mut self.changes).into_values().collect()
+        self.change_at.clear();
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Keep `change` as the latest row of its entity.
+    fn record(&mut self, key: ChangeKey, change: Change) {
+        match self.change_at.entry(key) {
+            Entry::Occupied(at) => self.changes[*at.get()] = change,
+            Entry::Vacant(at) => {
+                at.insert(self.changes.len());
+                self.changes.push(change);
+            }
+        }
     }
 
     /// When the core next wants an input (a [`Input::Tick`] will do) even if nothing happens.
@@ -389,36 +408,31 @@ impl Core {
 
     fn changed_vehicle(&mut self, id: VehicleId) {
         if let Some(v) = self.state.vehicles.get(&id) {
-            self.changes
-                .insert(ChangeKey::Vehicle(id), Change::Vehicle(v.clone()));
+            self.record(ChangeKey::Vehicle(id), Change::Vehicle(v.clone()));
         }
     }
 
     fn changed_call(&mut self, id: CallId) {
         if let Some(c) = self.state.calls.get(&id) {
             self.coverage_dirty.insert(c.family.clone());
-            self.changes
-                .insert(ChangeKey::Call(id), Change::Call(c.clone()));
+            self.record(ChangeKey::Call(id), Change::Call(c.clone()));
         }
     }
 
     fn changed_rack(&mut self, id: &str) {
         if let Some(r) = self.state.racks.get(id) {
-            self.changes
-                .insert(ChangeKey::Rack(id.to_owned()), Change::Rack(r.clone()));
+            self.record(ChangeKey::Rack(id.to_owned()), Change::Rack(r.clone()));
         }
     }
 
     fn changed_task(&mut self, task: &Task) {
-        self.changes
-            .insert(ChangeKey::Task(task.id), Change::Task(task.clone()));
+        self.record(ChangeKey::Task(task.id), Change::Task(task.clone()));
     }
 
     fn changed_line(&mut self, line: &str) {
         if let Some(l) = self.state.lines.get(line) {
             let status = l.status.clone();
-            self.changes
-                .insert(ChangeKey::Line(line.to_owned()), Change::Line(status));
+            self.record(ChangeKey::Line(line.to_owned()), Change::Line(status));
         }
     }
 
@@ -427,8 +441,7 @@ impl Core {
     fn alarm_changed(&mut self, key: &AlarmKey) {
         if let Some(a) = self.state.alarms.get(key) {
             let a = a.clone();
-            self.changes
-                .insert(ChangeKey::Alarm(key.clone()), Change::Alarm(a.clone()));
+            self.record(ChangeKey::Alarm(key.clone()), Change::Alarm(a.clone()));
             self.emit(Action::Alarm(a));
         }
     }
@@ -518,14 +531,17 @@ impl Core {
         }
         let mut stop_ms = 0;
         if running {
-            stop_ms = (now - ls.status.since).num_milliseconds().max(0);
+            stop_ms = ls
+                .status
+                .since
+                .map_or(0, |since| (now - since).num_milliseconds().max(0));
             ls.status.stopped_ms_total += stop_ms;
             ls.status.reason = None;
         } else {
             ls.status.reason = reason;
         }
         ls.status.running = running;
-        ls.status.since = now;
+        ls.status.since = Some(now);
         let status = ls.status.clone();
         if stop_ms > 0 {
             // Every part still to be installed is needed that much later.

@@ -50,7 +50,7 @@ pub struct Plant {
 impl Plant {
     pub fn new() -> Self {
         Self {
-            core: Core::new(config(), t0()),
+            core: Core::new(config()),
             now: t0(),
             actions: Vec::new(),
             changes: Vec::new(),

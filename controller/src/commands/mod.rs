@@ -1,0 +1,82 @@
+//! The `takt` subcommands. Exit codes: 0 done, 1 failed while running, 2 bad configuration.
+
+mod replay;
+mod run;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+pub(crate) use replay::replay;
+pub(crate) use run::run;
+use takt::config::{self, Config};
+
+/// Exit code for a configuration that does not load.
+const EXIT_BAD_CONFIG: u8 = 2;
+
+pub(crate) fn check_config(file: &Path) -> ExitCode {
+    match config::load(file) {
+        Ok(cfg) => {
+            let c = &cfg.plant.config;
+            println!(
+                "{}: ok ({} line(s), {} famil{}, {} station(s), {} model(s))",
+                file.display(),
+                c.lines.len(),
+                c.families.len(),
+                if c.families.len() == 1 { "y" } else { "ies" },
+                c.stations.len(),
+                c.models.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
+    }
+}
+
+/// Load the configuration or say why not (every error, with file and line).
+fn load(file: &Path) -> Result<Config, ExitCode> {
+    config::load(file).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(EXIT_BAD_CONFIG)
+    })
+}
+
+/// Environment variable that overrides the configured database (file first, then environment).
+const DATABASE_ENV: &str = "TAKT_DATABASE_URL";
+
+/// The store to open: `TAKT_DATABASE_URL` if set, else what the configuration says.
+fn store_url(cfg: &Config) -> String {
+    if let Ok(url) = std::env::var(DATABASE_ENV)
+        && !url.trim().is_empty()
+    {
+        return url;
+    }
+    match cfg.controller.database() {
+        config::Database::Sqlite(url) | config::Database::Postgres(url) => url,
+    }
+}
+
+pub(crate) fn block_on(fut: impl Future<Output = Result<(), ExitCode>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// Print an error with its chain of causes and give exit code 1.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,78 @@
+//! `takt run`: the controller service.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use takt::runtime::{Journaled, writer};
+use takt::store::Store;
+
+pub(crate) async fn run(config_path: &Path) -> Result<(), ExitCode> {
+    let cfg = super::load(config_path)?;
+    serve(cfg).await.map_err(|e| super::fail(&e))
+}
+
+async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
+    let url = super::store_url(&cfg);
+    let store = Store::open(&url)
+        .await
+        .with_context(|| format!("opening the store at {url}"))?;
+    let plant = Arc::new(cfg.plant);
+    let started = std::time::Instant::now();
+    let (journaled, stats) = Journaled::open(plant.clone(), store, cfg.controller.snapshot_every)
+        .await
+        .context("rebuilding the state from the journal")?;
+    tracing::info!(
+        backend = journaled.store().backend(),
+        snapshot = ?stats.snapshot_id,
+        replayed = stats.replayed,
+        last_journal_id = stats.last_id,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "state rebuilt from the journal"
+    );
+    for line in &plant.config.lines {
+        for point in &line.broadcast_points {
+            let expected = journaled.core().expected_seq(&line.id, &point.id);
+            tracing::info!(line = %line.id, point = %point.id, expected = ?expected.map(|s| s.value()), "broadcast point ready");
+        }
+    }
+    let (handle, task) = writer::spawn(journaled, cfg.controller.batch_max);
+    tracing::info!(plant = %plant.config.plant.name, "controller running; Ctrl-C or SIGTERM stops it");
+    shutdown_signal().await;
+    tracing::info!("stopping: finishing the journal");
+    drop(handle);
+    let mut journaled = task.await.context("journal writer task")?;
+    journaled.snapshot().await.context("final snapshot")?;
+    journaled.store().close().await;
+    tracing::info!(last_journal_id = journaled.last_id(), "stopped cleanly");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

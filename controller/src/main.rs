@@ -1,0 +1,58 @@
+//! `takt`: the controller's command line. Thin: parse, set up logging, hand over to a command.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Takt: line-side sequencing and yard automation controller.
+#[derive(Debug, Parser)]
+#[command(name = "takt", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the controller: rebuild state from the journal, then take inputs until Ctrl-C/SIGTERM.
+    Run {
+        /// Plant configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and report every error with file, line and field.
+    CheckConfig {
+        /// Plant configuration (TOML).
+        file: PathBuf,
+    },
+    /// Rebuild the state from the journal, compare it with the stored projections and print a summary.
+    Replay {
+        /// Plant configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Replace the stored projections with the rebuilt ones.
+        #[arg(long)]
+        rewrite: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::CheckConfig { file } => commands::check_config(&file),
+        Command::Run { config } => commands::block_on(commands::run(&config)),
+        Command::Replay { config, rewrite } => {
+            commands::block_on(commands::replay(&config, rewrite))
+        }
+    }
+}

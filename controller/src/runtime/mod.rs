@@ -1,0 +1,185 @@
+//! The journal-first runtime around the core.
+//!
+//! [`Journaled`] applies a batch of inputs to the core in memory, writes the journal rows and
+//! the projection changes in one transaction, and only after the commit hands the core's actions
+//! out. If the commit fails, the in-memory core has run ahead of what is durable, so it is
+//! rebuilt from the store before anything else happens. [`writer`] runs it as the one task that
+//! owns the core, with group commit.
+
+pub mod replay;
+pub mod writer;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use takt_core::{Action, ConfigIndex, Core, Input, Outcome, PlantConfig, State};
+
+use crate::store::{JournalEntry, Store, StoreError, journal_time};
+
+/// How many journal rows a rebuild reads at a time.
+const REPLAY_PAGE: i64 = 5_000;
+
+/// A journaled input's id and how the core took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub id: i64,
+    pub outcome: Outcome,
+}
+
+/// The core plus its durable journal. Owns both: nothing else writes the journal.
+#[derive(Debug)]
+pub struct Journaled {
+    core: Core,
+    store: Store,
+    cfg: Arc<ConfigIndex>,
+    last_id: i64,
+    since_snapshot: u64,
+    snapshot_every: u64,
+}
+
+/// What a snapshot row holds. The configuration is kept with the state because a state built
+/// under one configuration means nothing under another: then the journal is replayed instead.
+#[derive(Debug, Serialize, Deserialize)]
+struct Snapshot {
+    config: PlantConfig,
+    state: State,
+}
+
+/// Counts from a rebuild, for logs and `takt replay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RebuildStats {
+    pub snapshot_id: Option<i64>,
+    pub replayed: u64,
+    pub last_id: i64,
+}
+
+impl Journaled {
+    /// Rebuild the core from the latest usable snapshot and the journal after it.
+    pub async fn open(
+        cfg: Arc<ConfigIndex>,
+        store: Store,
+        snapshot_every: u64,
+    ) -> Result<(Self, RebuildStats), StoreError> {
+        let (core, stats) = rebuild(cfg.clone(), &store).await?;
+        Ok((
+            Self {
+                core,
+                store,
+                cfg,
+                last_id: stats.last_id,
+                since_snapshot: stats.replayed,
+                snapshot_every,
+            },
+            stats,
+        ))
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn last_id(&self) -> i64 {
+        self.last_id
+    }
+
+    /// Journal first, then act: apply `batch`, commit it with its projections in one
+    /// transaction, and return the outcomes and the actions to release.
+    pub async fn apply(
+        &mut self,
+        batch: Vec<(DateTime<Utc>, Input)>,
+    ) -> Result<(Vec<Applied>, Vec<Action>), StoreError> {
+        let mut entries = Vec::with_capacity(batch.len());
+        for (i, (at, input)) in batch.into_iter().enumerate() {
+            // The core must see exactly the time the journal keeps, or a replay would differ.
+            let at = journal_time(at);
+            let outcome = self.core.handle(at, input.clone());
+            entries.push(JournalEntry {
+                id: self.last_id + 1 + i as i64,
+                at,
+                input,
+                outcome,
+            });
+        }
+        let changes = self.core.take_changes();
+        let actions: Vec<Action> = std::iter::from_fn(|| self.core.poll_action()).collect();
+        if let Err(e) = self.store.commit(&entries, &changes).await {
+            tracing::error!(error = %e, "journal commit failed; rebuilding the core from the store");
+            let (core, stats) = rebuild(self.cfg.clone(), &self.store).await?;
+            self.core = core;
+            self.last_id = stats.last_id;
+            return Err(e);
+        }
+        self.last_id += entries.len() as i64;
+        self.since_snapshot += entries.len() as u64;
+        if self.snapshot_every > 0 && self.since_snapshot >= self.snapshot_every {
+            self.snapshot().await?;
+        }
+        let applied = entries
+            .into_iter()
+            .map(|e| Applied {
+                id: e.id,
+                outcome: e.outcome,
+            })
+            .collect();
+        Ok((applied, actions))
+    }
+
+    /// Save the core's state as of the last committed journal id.
+    pub async fn snapshot(&mut self) -> Result<(), StoreError> {
+        let snap = Snapshot {
+            config: self.cfg.config.clone(),
+            state: self.core.state().clone(),
+        };
+        let json = serde_json::to_value(&snap).map_err(|source| StoreError::Encode {
+            what: "the core's snapshot".into(),
+            source,
+        })?;
+        self.store.save_snapshot(self.last_id, &json).await?;
+        self.since_snapshot = 0;
+        Ok(())
+    }
+}
+
+/// The core as of the end of the journal: from the latest snapshot taken under the same
+/// configuration, or from nothing, then every journal row after it in order.
+pub async fn rebuild(
+    cfg: Arc<ConfigIndex>,
+    store: &Store,
+) -> Result<(Core, RebuildStats), StoreError> {
+    let mut stats = RebuildStats::default();
+    let mut core = Core::new(cfg.clone());
+    if let Some((id, json)) = store.latest_snapshot().await? {
+        match serde_json::from_value::<Snapshot>(json) {
+            Ok(snap) if snap.config == cfg.config => {
+                core = Core::restore(cfg.clone(), snap.state);
+                stats.snapshot_id = Some(id);
+                stats.last_id = id;
+            }
+            Ok(_) => tracing::info!(
+                id,
+                "configuration changed since the snapshot; replaying the whole journal"
+            ),
+            Err(e) => {
+                tracing::warn!(id, error = %e, "snapshot unreadable; replaying the whole journal")
+            }
+        }
+    }
+    loop {
+        let page = store.journal_after(stats.last_id, REPLAY_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        stats.last_id = last.id;
+        for entry in page {
+            core.handle(entry.at, entry.input);
+            stats.replayed += 1;
+        }
+        // Replayed inputs were acted on when they first happened; only the state matters now.
+        drop(core.take_changes());
+        while core.poll_action().is_some() {}
+    }
+    Ok((core, stats))
+}

@@ -1,0 +1,118 @@
+//! The little that differs per backend at the Rust level: binding and decoding [`Val`]s and
+//! running a built query. Everything else (the SQL and the logic around it) is written once, in
+//! `ops.rs`, generic over [`Dialect`].
+//!
+//! Why a trait of concrete primitives instead of generic code with sqlx's bounds: sqlx's generic
+//! bounds (`for<'c> &'c mut DB::Connection: Executor<'c>`, `for<'q> T: Encode<'q, DB>` for every
+//! type) are not implied by `DB: Database` and must be restated on every function, and they tend
+//! to break `Send` inference of the futures the runtime spawns. Here the bounds are checked once,
+//! per concrete database, inside the macro below.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::query_builder::Separated;
+use sqlx::types::Json;
+use sqlx::{Database, QueryBuilder, Row};
+
+use super::rows::{Kind, Val};
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub(crate) trait Dialect: Database {
+    /// What [`super::Store::backend`] reports.
+    const BACKEND: &'static str;
+    /// Most bind parameters one statement may carry.
+    const MAX_BINDS: usize;
+    /// First statement of a read transaction that must see one point in time, if the default
+    /// isolation does not (PostgreSQL's READ COMMITTED takes a new snapshot per statement;
+    /// a SQLite transaction reads one snapshot of the WAL already).
+    const CONSISTENT_READ: Option<&'static str>;
+
+    fn push_bind(qb: &mut QueryBuilder<Self>, v: &Val);
+    fn push_bind_separated(sep: &mut Separated<'_, Self, &'static str>, v: &Val);
+    fn get(row: &Self::Row, index: usize, kind: Kind) -> Result<Val, sqlx::Error>;
+    /// Runs the built statement; returns the number of rows it affected.
+    fn execute<'a>(
+        conn: &'a mut Self::Connection,
+        qb: &'a mut QueryBuilder<Self>,
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>>;
+    fn fetch_all<'a>(
+        conn: &'a mut Self::Connection,
+        qb: &'a mut QueryBuilder<Self>,
+    ) -> BoxFuture<'a, Result<Vec<Self::Row>, sqlx::Error>>;
+}
+
+macro_rules! dialect {
+    ($db:ty, $name:literal, $max_binds:expr, $json_text_cast:literal, $consistent_read:expr) => {
+        impl Dialect for $db {
+            const BACKEND: &'static str = $name;
+            const MAX_BINDS: usize = $max_binds;
+            const CONSISTENT_READ: Option<&'static str> = $consistent_read;
+
+            fn push_bind(qb: &mut QueryBuilder<Self>, v: &Val) {
+                match v {
+                    Val::Int(v) => qb.push_bind(*v),
+                    Val::Real(v) => qb.push_bind(*v),
+                    Val::Bool(v) => qb.push_bind(*v),
+                    Val::Text(v) => qb.push_bind(v.clone()),
+                    Val::Time(v) => qb.push_bind(*v),
+                    Val::Json(v) => qb.push_bind(v.clone().map(Json)),
+                    Val::JsonText(v) => qb.push_bind(v.clone()).push($json_text_cast),
+                };
+            }
+
+            fn push_bind_separated(sep: &mut Separated<'_, Self, &'static str>, v: &Val) {
+                match v {
+                    Val::Int(v) => sep.push_bind(*v),
+                    Val::Real(v) => sep.push_bind(*v),
+                    Val::Bool(v) => sep.push_bind(*v),
+                    Val::Text(v) => sep.push_bind(v.clone()),
+                    Val::Time(v) => sep.push_bind(*v),
+                    Val::Json(v) => sep.push_bind(v.clone().map(Json)),
+                    Val::JsonText(v) => sep.push_bind(v.clone()).push_unseparated($json_text_cast),
+                };
+            }
+
+            fn get(row: &Self::Row, index: usize, kind: Kind) -> Result<Val, sqlx::Error> {
+                Ok(match kind {
+                    Kind::Int => Val::Int(row.try_get(index)?),
+                    Kind::Real => Val::Real(row.try_get(index)?),
+                    Kind::Bool => Val::Bool(row.try_get(index)?),
+                    Kind::Text => Val::Text(row.try_get(index)?),
+                    Kind::Time => Val::Time(row.try_get(index)?),
+                    Kind::Json => Val::Json(
+                        row.try_get::<Option<Json<serde_json::Value>>, _>(index)?
+                            .map(|j| j.0),
+                    ),
+                })
+            }
+
+            fn execute<'a>(
+                conn: &'a mut Self::Connection,
+                qb: &'a mut QueryBuilder<Self>,
+            ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
+                Box::pin(async move { Ok(qb.build().execute(conn).await?.rows_affected()) })
+            }
+
+            fn fetch_all<'a>(
+                conn: &'a mut Self::Connection,
+                qb: &'a mut QueryBuilder<Self>,
+            ) -> BoxFuture<'a, Result<Vec<Self::Row>, sqlx::Error>> {
+                Box::pin(async move { qb.build().fetch_all(conn).await })
+            }
+        }
+    };
+}
+
+// SQLITE_MAX_VARIABLE_NUMBER of the bundled SQLite (≥ 3.32). JSON is plain text.
+dialect!(sqlx::Sqlite, "sqlite", 32_766, "", None);
+// The wire protocol counts parameters in a 16-bit field read as unsigned. Text becomes `JSON`
+// only by an explicit cast.
+dialect!(
+    sqlx::Postgres,
+    "postgres",
+    65_535,
+    "::json",
+    Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+);

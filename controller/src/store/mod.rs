@@ -1,0 +1,360 @@
+//! The durable store: the journal of inputs, the projections of the core's entities, snapshots.
+//!
+//! SQLite by default (one file, zero set-up), PostgreSQL when the URL says so. One [`Store`]
+//! type serves both; the SQL is written once (`ops.rs`) and the few per-backend details live in
+//! `dialect.rs` and the two migration folders.
+//!
+//! Journal first: [`Store::commit`] writes a batch of journal entries together with every
+//! projection row they changed, in one transaction, and returns only once it is durable
+//! (SQLite runs with `synchronous=FULL`). Readers page the journal by id
+//! ([`Store::journal_after`]), which is why ids must only ever grow.
+
+mod dialect;
+mod ops;
+mod rows;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use takt_core::{Change, Input, Outcome};
+
+pub use ops::SNAPSHOTS_KEPT;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a SQLite connection waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One journaled input: when it was applied, what it was, and how the core took it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    /// Assigned by the runtime; strictly increasing.
+    pub id: i64,
+    /// The `now` the core was given. Must be whole microseconds (see [`journal_time`]).
+    pub at: DateTime<Utc>,
+    /// Kept exactly, whatever characters it holds.
+    pub input: Input,
+    /// Its reason is stored as text with U+0000 replaced by U+FFFD (PostgreSQL cannot hold it).
+    pub outcome: Outcome,
+}
+
+/// `t` at the journal's resolution (microseconds, PostgreSQL's `TIMESTAMPTZ`).
+///
+/// The runtime must pass the core this value, not the raw clock: replay feeds the core the
+/// stored time, and a time the store cannot keep exactly would make replay diverge. This is why
+/// [`Store::commit`] refuses an entry whose time has finer digits, on both backends.
+pub fn journal_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store URL `{url}` is neither `sqlite:…`, `postgres://…` nor a file path")]
+    UnsupportedUrl { url: String },
+    #[error("cannot create directory {} for the SQLite store", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the {backend} store at `{target}`")]
+    Open {
+        backend: &'static str,
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate the {backend} store schema")]
+    Migrate {
+        backend: &'static str,
+        #[source]
+        source: MigrateError,
+    },
+    #[error("cannot commit {} to the {backend} store", batch(.first, .last, .changes))]
+    Commit {
+        backend: &'static str,
+        first: Option<i64>,
+        last: Option<i64>,
+        changes: usize,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "journal entry {id} does not follow journal entry {previous}: journal ids must be strictly increasing"
+    )]
+    JournalOrder { id: i64, previous: i64 },
+    #[error(
+        "journal entry {id} has time {at} with sub-microsecond digits, which the store cannot keep; pass the core `store::journal_time(now)`"
+    )]
+    TimePrecision { id: i64, at: DateTime<Utc> },
+    #[error("{backend} store: cannot {what}")]
+    Query {
+        backend: &'static str,
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot encode {what} for the store")]
+    Encode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{what} is {value}, beyond the store's 64-bit signed integers")]
+    OutOfRange { what: &'static str, value: u64 },
+    #[error("cannot decode {what} read from the store")]
+    Decode {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn batch(first: &Option<i64>, last: &Option<i64>, changes: &usize) -> String {
+    match (first, last) {
+        (Some(first), Some(last)) if first == last => {
+            format!("journal entry {first} with {changes} projection changes")
+        }
+        (Some(first), Some(last)) => {
+            format!("journal entries {first}..={last} with {changes} projection changes")
+        }
+        _ => format!("{changes} projection changes"),
+    }
+}
+
+/// The database behind a [`Store`]. Cloning shares the connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same generic operation on whichever pool the store has.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $op:expr) => {
+        match &$store.pool {
+            Backend::Sqlite($pool) => $op,
+            Backend::Postgres($pool) => $op,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the store at `url`: `sqlite://path`,
+    /// `sqlite:path`, `sqlite::memory:`, a plain file path, or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url).await
+        } else if url.starts_with("sqlite:") || !url.contains("://") {
+            Self::open_sqlite(url).await
+        } else {
+            Err(StoreError::UnsupportedUrl { url: redact(url) })
+        }
+    }
+
+    async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
+        let failed = |source| StoreError::Open {
+            backend: "sqlite",
+            target: url.to_owned(),
+            source,
+        };
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url).map_err(failed)?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory
+            && let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        let options = options
+            .create_if_missing(true)
+            // WAL: readers (API, streams) never block the writer and vice versa.
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit survives power loss, not only a process crash; journal first
+            // means "durable before acting".
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = if in_memory {
+            // An in-memory database lives as long as its one connection: never let it go.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(4)
+        }
+        .connect_with(options)
+        .await
+        .map_err(failed)?;
+        SQLITE_MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                backend: "sqlite",
+                source,
+            })?;
+        Ok(Store {
+            pool: Backend::Sqlite(pool),
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let failed = |source| StoreError::Open {
+            backend: "postgres",
+            target: redact(url),
+            source,
+        };
+        let options = PgConnectOptions::from_str(url).map_err(failed)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(failed)?;
+        POSTGRES_MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                backend: "postgres",
+                source,
+            })?;
+        Ok(Store {
+            pool: Backend::Postgres(pool),
+        })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes every connection; later calls fail. Waits for connections in use to come back.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+
+    /// In one transaction: appends `entries` (ids strictly increasing and above every id
+    /// already journaled) and upserts the projection rows of `changes`, the last change to an
+    /// entity winning. Either all of it is durable when this returns `Ok`, or none of it is.
+    pub async fn commit(
+        &self,
+        entries: &[JournalEntry],
+        changes: &[Change],
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => ops::commit(pool, entries, changes).await)
+    }
+
+    /// The highest journal id, 0 when the journal is empty.
+    pub async fn last_journal_id(&self) -> Result<i64, StoreError> {
+        on_pool!(self, pool => ops::last_journal_id(pool).await)
+    }
+
+    /// Journal entries with id > `after`, ascending, at most `limit` of them (replay and
+    /// streams read the journal in pages by id).
+    pub async fn journal_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        on_pool!(self, pool => ops::journal_after(pool, after, limit).await)
+    }
+
+    /// Stores the core state as of journal entry `journal_id` (replacing one stored for the same
+    /// id) and prunes all but the newest [`SNAPSHOTS_KEPT`].
+    pub async fn save_snapshot(
+        &self,
+        journal_id: i64,
+        state: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => ops::save_snapshot(pool, journal_id, state).await)
+    }
+
+    /// The newest snapshot: the journal id it was taken at and the state.
+    pub async fn latest_snapshot(&self) -> Result<Option<(i64, serde_json::Value)>, StoreError> {
+        on_pool!(self, pool => ops::latest_snapshot(pool).await)
+    }
+
+    /// Journal ids of the stored snapshots, ascending.
+    pub async fn snapshot_ids(&self) -> Result<Vec<i64>, StoreError> {
+        on_pool!(self, pool => ops::snapshot_ids(pool).await)
+    }
+
+    /// Every projection table (`vehicles`, `calls`, `racks`, `tasks`, `alarms`, `lines`,
+    /// `coverage`) as JSON objects keyed by column, sorted by primary key. Both backends give the
+    /// same JSON for the same commits: times as RFC 3339 UTC strings, numbers as numbers.
+    pub async fn dump_projections(
+        &self,
+    ) -> Result<BTreeMap<String, Vec<serde_json::Value>>, StoreError> {
+        on_pool!(self, pool => ops::dump_projections(pool).await)
+    }
+
+    /// Empties the projections and snapshots, keeping the journal, so that `takt replay` can
+    /// rebuild them from it.
+    pub async fn reset_projections(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => ops::reset_projections(pool).await)
+    }
+}
+
+/// `url` without its password, for error messages and logs.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(
+            redact("postgres://takt:s3cr3t@db:5432/takt"),
+            "postgres://takt:***@db:5432/takt"
+        );
+        assert_eq!(
+            redact("postgres://postgres@db/t"),
+            "postgres://postgres@db/t"
+        );
+        assert_eq!(redact("data/takt.db"), "data/takt.db");
+    }
+
+    #[test]
+    fn journal_time_keeps_microseconds() {
+        let t = DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("valid time");
+        assert_eq!(journal_time(t).timestamp_subsec_nanos(), 123_456_000);
+        assert_eq!(journal_time(journal_time(t)), journal_time(t));
+    }
+}

@@ -1,0 +1,460 @@
+//! The store's SQL, written once for both backends (the two dialects agree on all of it:
+//! `ON CONFLICT … DO UPDATE … excluded`, `LIMIT`, `COALESCE`; placeholders come from
+//! `QueryBuilder`).
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use sqlx::{Pool, QueryBuilder};
+use takt_core::{Change, Input, Outcome};
+
+use super::dialect::Dialect;
+use super::rows::{self, Kind, Table, Val};
+use super::{JournalEntry, StoreError};
+
+/// How many snapshots `save_snapshot` keeps: the latest, plus a couple in case the latest one
+/// turns out unreadable after an upgrade of the core's state format.
+pub const SNAPSHOTS_KEPT: i64 = 3;
+
+const JOURNAL_COLUMNS: usize = 6;
+
+fn query<D: Dialect>(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError + Copy {
+    move |source| StoreError::Query {
+        backend: D::BACKEND,
+        what,
+        source,
+    }
+}
+
+fn journal_row(entry: &JournalEntry) -> Result<Vec<Val>, StoreError> {
+    let payload = serde_json::to_string(&entry.input).map_err(|source| StoreError::Encode {
+        what: format!("journal entry {}", entry.id),
+        source,
+    })?;
+    // The reason is a message for people and is stored as TEXT, so it gets the same U+0000
+    // treatment as projection text; the input itself is kept exactly.
+    let (outcome, reason) = match &entry.outcome {
+        Outcome::Applied => ("applied", None),
+        Outcome::Ignored(reason) => ("ignored", Some(rows::scrub(reason.clone()))),
+        Outcome::Rejected(reason) => ("rejected", Some(rows::scrub(reason.clone()))),
+    };
+    Ok(vec![
+        Val::Int(Some(entry.id)),
+        Val::Time(Some(entry.at)),
+        Val::Text(Some(entry.input.kind().to_owned())),
+        Val::JsonText(Some(payload)),
+        Val::Text(Some(outcome.to_owned())),
+        Val::Text(reason),
+    ])
+}
+
+/// Most rows one `INSERT` carries. Statement sizes are powers of two up to this, so each table
+/// has at most a dozen distinct statements: sqlx caches prepared statements per SQL text, and a
+/// new text for every batch size would re-parse every time and fill the cache with huge ones.
+const ROWS_PER_STATEMENT_MAX: usize = 256;
+
+/// Rows per statement for the next `left` rows: the largest power of two that fits.
+fn statement_rows(left: usize, bind_limit_rows: usize) -> usize {
+    let cap = bind_limit_rows.clamp(1, ROWS_PER_STATEMENT_MAX);
+    let fits = left.min(cap);
+    1 << (usize::BITS - 1 - fits.leading_zeros())
+}
+
+/// Multi-row `INSERT`s of `rows` into `head`, each statement followed by `tail`.
+async fn insert_chunked<D: Dialect>(
+    conn: &mut D::Connection,
+    head: &str,
+    tail: &str,
+    columns: usize,
+    rows: &[Vec<Val>],
+) -> Result<(), sqlx::Error> {
+    let bind_limit_rows = D::MAX_BINDS / columns;
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let (chunk, after) = rest.split_at(statement_rows(rest.len(), bind_limit_rows));
+        rest = after;
+        let mut qb = QueryBuilder::<D>::new(head);
+        qb.push_values(chunk, |mut sep, row| {
+            for value in row {
+                D::push_bind_separated(&mut sep, value);
+            }
+        });
+        qb.push(tail);
+        D::execute(conn, &mut qb).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn commit<D: Dialect>(
+    pool: &Pool<D>,
+    entries: &[JournalEntry],
+    changes: &[Change],
+) -> Result<(), StoreError> {
+    // Everything that can be checked without the database is checked before a transaction is
+    // opened, so a bad batch costs nothing.
+    for pair in entries.windows(2) {
+        if pair[1].id <= pair[0].id {
+            return Err(StoreError::JournalOrder {
+                id: pair[1].id,
+                previous: pair[0].id,
+            });
+        }
+    }
+    if let Some(entry) = entries.iter().find(|e| super::journal_time(e.at) != e.at) {
+        return Err(StoreError::TimePrecision {
+            id: entry.id,
+            at: entry.at,
+        });
+    }
+    let journal = entries
+        .iter()
+        .map(journal_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = rows::plan(changes)?;
+    if journal.is_empty() && plan.is_empty() {
+        return Ok(());
+    }
+
+    let failed = |source| StoreError::Commit {
+        backend: D::BACKEND,
+        first: entries.first().map(|e| e.id),
+        last: entries.last().map(|e| e.id),
+        changes: changes.len(),
+        source,
+    };
+    let mut tx = pool.begin().await.map_err(failed)?;
+    // The order inside the transaction does not matter for atomicity. Projections go first so
+    // that the commonest refusal (a journal id already taken) comes after other writes, which is
+    // what the rollback tests rely on to prove those writes are undone.
+    for (table, rows) in &plan {
+        insert_chunked::<D>(
+            &mut *tx,
+            &table.insert_head(),
+            &table.upsert_tail(),
+            table.columns.len(),
+            rows,
+        )
+        .await
+        .map_err(failed)?;
+    }
+    if let Some(first) = entries.first() {
+        insert_chunked::<D>(
+            &mut *tx,
+            "INSERT INTO journal (id, at, kind, payload, outcome, reason) ",
+            "",
+            JOURNAL_COLUMNS,
+            &journal,
+        )
+        .await
+        .map_err(failed)?;
+        // Readers page by id, so an entry below an id they may already have read would never
+        // reach them: every row at or above our first id must be one of ours.
+        let mut qb = QueryBuilder::<D>::new(
+            "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM journal WHERE id >= ",
+        );
+        D::push_bind(&mut qb, &Val::Int(Some(first.id)));
+        let rows = D::fetch_all(&mut *tx, &mut qb).await.map_err(failed)?;
+        let count = int(&rows, 0, "journal count")?;
+        let max = int(&rows, 1, "journal max id")?;
+        if usize::try_from(count).ok() != Some(entries.len()) {
+            // Dropping `tx` rolls the whole batch back.
+            return Err(StoreError::JournalOrder {
+                id: first.id,
+                previous: max,
+            });
+        }
+    }
+    tx.commit().await.map_err(failed)
+}
+
+/// Column `index` of the first row as an integer (aggregates always return one row).
+fn int<R: sqlx::Row>(rows: &[R], index: usize, what: &'static str) -> Result<i64, StoreError>
+where
+    R::Database: Dialect,
+{
+    let row = rows.first().ok_or_else(|| StoreError::Decode {
+        what: what.to_owned(),
+        source: "the aggregate returned no row".into(),
+    })?;
+    match <R::Database as Dialect>::get(row, index, Kind::Int) {
+        Ok(Val::Int(Some(v))) => Ok(v),
+        Ok(other) => Err(StoreError::Decode {
+            what: what.to_owned(),
+            source: format!("expected an integer, got {other:?}").into(),
+        }),
+        Err(source) => Err(StoreError::Decode {
+            what: what.to_owned(),
+            source: Box::new(source),
+        }),
+    }
+}
+
+pub(crate) async fn last_journal_id<D: Dialect>(pool: &Pool<D>) -> Result<i64, StoreError> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(query::<D>("acquire a connection"))?;
+    let mut qb = QueryBuilder::<D>::new("SELECT COALESCE(MAX(id), 0) FROM journal");
+    let rows = D::fetch_all(&mut *conn, &mut qb)
+        .await
+        .map_err(query::<D>("read the last journal id"))?;
+    int(&rows, 0, "last journal id")
+}
+
+pub(crate) async fn journal_after<D: Dialect>(
+    pool: &Pool<D>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<JournalEntry>, StoreError> {
+    const COLUMNS: [(&str, Kind); 5] = [
+        ("id", Kind::Int),
+        ("at", Kind::Time),
+        ("payload", Kind::Json),
+        ("outcome", Kind::Text),
+        ("reason", Kind::Text),
+    ];
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(query::<D>("acquire a connection"))?;
+    let mut qb =
+        QueryBuilder::<D>::new("SELECT id, at, payload, outcome, reason FROM journal WHERE id > ");
+    D::push_bind(&mut qb, &Val::Int(Some(after)));
+    qb.push(" ORDER BY id LIMIT ");
+    D::push_bind(&mut qb, &Val::Int(Some(limit.max(0))));
+    let rows = D::fetch_all(&mut *conn, &mut qb)
+        .await
+        .map_err(query::<D>("read the journal"))?;
+    rows.iter()
+        .map(|row| {
+            let mut values = COLUMNS.iter().enumerate().map(|(i, (name, kind))| {
+                D::get(row, i, *kind).map_err(|source| StoreError::Decode {
+                    what: format!("journal column {name}"),
+                    source: Box::new(source),
+                })
+            });
+            let mut next = || values.next().expect("one value per column");
+            let id = match next()? {
+                Val::Int(Some(id)) => id,
+                other => return Err(bad_journal_value("id", &other)),
+            };
+            let at = match next()? {
+                Val::Time(Some(at)) => at,
+                other => return Err(bad_journal_value("at", &other)),
+            };
+            let payload = match next()? {
+                Val::Json(Some(payload)) => payload,
+                other => return Err(bad_journal_value("payload", &other)),
+            };
+            let input: Input =
+                serde_json::from_value(payload).map_err(|source| StoreError::Decode {
+                    what: format!("journal entry {id}: input payload"),
+                    source: Box::new(source),
+                })?;
+            let outcome = match (next()?, next()?) {
+                (Val::Text(Some(o)), _) if o == "applied" => Outcome::Applied,
+                (Val::Text(Some(o)), Val::Text(r)) if o == "ignored" => {
+                    Outcome::Ignored(r.unwrap_or_default())
+                }
+                (Val::Text(Some(o)), Val::Text(r)) if o == "rejected" => {
+                    Outcome::Rejected(r.unwrap_or_default())
+                }
+                (other, _) => return Err(bad_journal_value("outcome", &other)),
+            };
+            Ok(JournalEntry {
+                id,
+                at,
+                input,
+                outcome,
+            })
+        })
+        .collect()
+}
+
+fn bad_journal_value(column: &str, value: &Val) -> StoreError {
+    StoreError::Decode {
+        what: format!("journal column {column}"),
+        source: format!("unexpected value {value:?}").into(),
+    }
+}
+
+pub(crate) async fn save_snapshot<D: Dialect>(
+    pool: &Pool<D>,
+    journal_id: i64,
+    state: &serde_json::Value,
+) -> Result<(), StoreError> {
+    let failed = query::<D>("save a snapshot");
+    let mut tx = pool.begin().await.map_err(failed)?;
+    let mut qb = QueryBuilder::<D>::new("INSERT INTO snapshots (journal_id, state, taken_at) ");
+    qb.push_values([()], |mut sep, ()| {
+        D::push_bind_separated(&mut sep, &Val::Int(Some(journal_id)));
+        D::push_bind_separated(&mut sep, &Val::JsonText(Some(state.to_string())));
+        D::push_bind_separated(&mut sep, &Val::Time(Some(super::journal_time(Utc::now()))));
+    });
+    qb.push(
+        " ON CONFLICT (journal_id) DO UPDATE SET state = excluded.state, \
+         taken_at = excluded.taken_at",
+    );
+    D::execute(&mut *tx, &mut qb)
+        .await
+        .map_err(query::<D>("save a snapshot"))?;
+    let mut qb = QueryBuilder::<D>::new(
+        "DELETE FROM snapshots WHERE journal_id NOT IN \
+         (SELECT journal_id FROM snapshots ORDER BY journal_id DESC LIMIT ",
+    );
+    D::push_bind(&mut qb, &Val::Int(Some(SNAPSHOTS_KEPT)));
+    qb.push(")");
+    D::execute(&mut *tx, &mut qb)
+        .await
+        .map_err(query::<D>("prune old snapshots"))?;
+    tx.commit().await.map_err(query::<D>("save a snapshot"))
+}
+
+pub(crate) async fn latest_snapshot<D: Dialect>(
+    pool: &Pool<D>,
+) -> Result<Option<(i64, serde_json::Value)>, StoreError> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(query::<D>("acquire a connection"))?;
+    let mut qb = QueryBuilder::<D>::new(
+        "SELECT journal_id, state FROM snapshots ORDER BY journal_id DESC LIMIT 1",
+    );
+    let rows = D::fetch_all(&mut *conn, &mut qb)
+        .await
+        .map_err(query::<D>("read the latest snapshot"))?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let decode = |index, kind| {
+        D::get(row, index, kind).map_err(|source| StoreError::Decode {
+            what: "the latest snapshot".to_owned(),
+            source: Box::new(source),
+        })
+    };
+    match (decode(0, Kind::Int)?, decode(1, Kind::Json)?) {
+        (Val::Int(Some(id)), Val::Json(Some(state))) => Ok(Some((id, state))),
+        other => Err(StoreError::Decode {
+            what: "the latest snapshot".to_owned(),
+            source: format!("unexpected values {other:?}").into(),
+        }),
+    }
+}
+
+pub(crate) async fn snapshot_ids<D: Dialect>(pool: &Pool<D>) -> Result<Vec<i64>, StoreError> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(query::<D>("acquire a connection"))?;
+    let mut qb = QueryBuilder::<D>::new("SELECT journal_id FROM snapshots ORDER BY journal_id");
+    let rows = D::fetch_all(&mut *conn, &mut qb)
+        .await
+        .map_err(query::<D>("list snapshots"))?;
+    rows.iter()
+        .map(|row| match D::get(row, 0, Kind::Int) {
+            Ok(Val::Int(Some(id))) => Ok(id),
+            Ok(other) => Err(StoreError::Decode {
+                what: "a snapshot id".to_owned(),
+                source: format!("unexpected value {other:?}").into(),
+            }),
+            Err(source) => Err(StoreError::Decode {
+                what: "a snapshot id".to_owned(),
+                source: Box::new(source),
+            }),
+        })
+        .collect()
+}
+
+async fn dump_table<D: Dialect>(
+    conn: &mut D::Connection,
+    table: &Table,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let mut qb = QueryBuilder::<D>::new(format!(
+        "SELECT {} FROM {}",
+        table.column_list(),
+        table.name
+    ));
+    let rows = D::fetch_all(conn, &mut qb)
+        .await
+        .map_err(query::<D>("dump a projection table"))?;
+    let mut decoded = rows
+        .iter()
+        .map(|row| {
+            table
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, (name, kind))| {
+                    D::get(row, i, *kind).map_err(|source| StoreError::Decode {
+                        what: format!("{}.{name}", table.name),
+                        source: Box::new(source),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Sorted here, not by ORDER BY: text collations differ between the backends.
+    table.sort(&mut decoded);
+    Ok(decoded
+        .into_iter()
+        .map(|values| {
+            let object = table
+                .columns
+                .iter()
+                .zip(values)
+                .map(|((name, _), value)| ((*name).to_owned(), value.into_json()))
+                .collect();
+            serde_json::Value::Object(object)
+        })
+        .collect())
+}
+
+pub(crate) async fn dump_projections<D: Dialect>(
+    pool: &Pool<D>,
+) -> Result<BTreeMap<String, Vec<serde_json::Value>>, StoreError> {
+    // One read transaction, so the tables are dumped at one point in time.
+    let mut tx = pool.begin().await.map_err(query::<D>("dump projections"))?;
+    if let Some(sql) = D::CONSISTENT_READ {
+        D::execute(&mut *tx, &mut QueryBuilder::new(sql))
+            .await
+            .map_err(query::<D>("dump projections"))?;
+    }
+    let mut out = BTreeMap::new();
+    for table in rows::TABLES {
+        out.insert(
+            table.name.to_owned(),
+            dump_table::<D>(&mut *tx, table).await?,
+        );
+    }
+    tx.commit().await.map_err(query::<D>("dump projections"))?;
+    Ok(out)
+}
+
+pub(crate) async fn reset_projections<D: Dialect>(pool: &Pool<D>) -> Result<(), StoreError> {
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(query::<D>("reset projections"))?;
+    let names = rows::TABLES.iter().map(|t| t.name).chain(["snapshots"]);
+    for name in names {
+        let mut qb = QueryBuilder::<D>::new(format!("DELETE FROM {name}"));
+        D::execute(&mut *tx, &mut qb)
+            .await
+            .map_err(query::<D>("reset projections"))?;
+    }
+    tx.commit().await.map_err(query::<D>("reset projections"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_rows;
+
+    #[test]
+    fn statements_come_in_power_of_two_sizes() {
+        // (rows left, rows the bind limit allows, rows in the next statement)
+        let cases = [(1, 100, 1), (3, 100, 2), (255, 1000, 128), (256, 1000, 256), (5000, 1000, 256), (5000, 100, 64), (7, 0, 1)];
+        for (left, limit, expected) in cases {
+            assert_eq!(statement_rows(left, limit), expected, "{left} rows, limit {limit}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The `takt` binary as an operator runs it: exit codes, messages, a clean stop on SIGTERM and
+//! a resume from the journal.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn takt() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_takt"));
+    cmd.env_remove("TAKT_DATABASE_URL").env("RUST_LOG", "info");
+    cmd
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml")
+}
+
+#[test]
+fn check_config_accepts_the_example() {
+    let out = takt().arg("check-config").arg(example()).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("example.toml: ok"), "{stdout}");
+}
+
+#[test]
+fn check_config_names_file_line_and_field_of_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plant.toml");
+    let text = std::fs::read_to_string(example()).unwrap();
+    // Two independent mistakes: a bad rack size and a family on a line that does not exist.
+    let text = text.replacen("rack_size = 6", "rack_size = 0", 1).replacen(
+        "line = \"A1\"",
+        "line = \"A9\"",
+        1,
+    );
+    std::fs::write(&path, &text).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let out = takt().arg("check-config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = path.display();
+    assert!(
+        stderr.contains(&format!("{file}:{}: families[", line_of("rack_size = 0"))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:{}: families[", line_of("line = \"A9\""))),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no line `A9`"), "{stderr}");
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let out = takt()
+        .args(["run", "--config", "/nonexistent/plant.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/plant.toml"));
+}
+
+#[test]
+fn help_is_everywhere() {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["check-config", "--help"],
+        &["replay", "--help"],
+    ] {
+        let out = takt().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: takt"),
+            "{args:?}"
+        );
+    }
+}
+
+/// Start `takt run`, wait (bounded) until it says it is running, SIGTERM it, and return its log.
+fn run_until_ready_then_terminate(db_url: &str) -> String {
+    let mut child = takt()
+        .args(["run", "--config"])
+        .arg(example())
+        .env("TAKT_DATABASE_URL", db_url)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("controller running") {
+                let _ = tx.send(());
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    let ready = rx.recv_timeout(Duration::from_secs(60));
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert!(ready.is_ok(), "never became ready:\n{log}");
+    assert!(status.success(), "exit {status:?}:\n{log}");
+    log
+}
+
+#[test]
+fn run_stops_cleanly_on_sigterm_and_resumes_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("takt.db").display());
+    let first = run_until_ready_then_terminate(&db);
+    assert!(first.contains("stopped cleanly"), "{first}");
+    assert!(first.contains("replayed=0"), "{first}");
+    // The second start finds the snapshot the first one left.
+    let second = run_until_ready_then_terminate(&db);
+    assert!(second.contains("snapshot=Some(0)"), "{second}");
+
+    let out = takt()
+        .args(["replay", "--config"])
+        .arg(example())
+        .env("TAKT_DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("journal: 0 entries"), "{stdout}");
+    assert!(stdout.contains("projections: identical"), "{stdout}");
+}
