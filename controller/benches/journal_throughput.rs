@@ -4,11 +4,13 @@
 //! Run: `cargo bench -p takt --bench journal_throughput` (add `-- 20000` for a shorter run).
 //!
 //! A broadcast counts as accepted only when its journal transaction has committed (WAL,
-//! `synchronous=FULL`). Three figures:
+//! `synchronous=FULL`). Figures:
 //! - *core alone*: the in-memory core, no journal: what the domain logic costs;
 //! - *throughput*: every broadcast queued as fast as the writer takes them (group commit);
-//! - *latency*: broadcasts offered at a steady rate, each timed from hand-over to the writer's
-//!   answer after its commit; a flood would only measure the queue.
+//! - *latency*: broadcasts offered at steady rates, each timed from hand-over to the writer's
+//!   answer after its commit (in a flood it would only measure the queue);
+//! - *commit cost by batch size*: one batch staged and committed at a time, nothing else
+//!   running: what a group commit of n inputs costs, which is what bounds the latency.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -99,10 +101,15 @@ fn core_only(plant: &Arc<ConfigIndex>, total: u64) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn open(plant: &Arc<ConfigIndex>, dir: &Path, name: &str) -> anyhow::Result<writer::Handle> {
+async fn open(
+    plant: &Arc<ConfigIndex>,
+    dir: &Path,
+    name: &str,
+    batch_max: usize,
+) -> anyhow::Result<writer::Handle> {
     let store = Store::open(&format!("sqlite://{}", dir.join(name).display())).await?;
     let (journaled, _) = Journaled::open(plant.clone(), store, 10_000).await?;
-    Ok(writer::spawn(journaled, 512).0)
+    Ok(writer::spawn(journaled, batch_max).0)
 }
 
 struct Run {
@@ -136,13 +143,14 @@ async fn offer(
     });
     let mut rss_samples = Vec::new();
     let started = Instant::now();
-    let tick = Duration::from_millis(1);
-    let mut next_tick = tokio::time::Instant::now();
+    // Send in ticks of at least 1 ms (the timer's resolution), as many per tick as the rate asks.
+    let tick = per_sec.map(|r| Duration::from_secs_f64((1.0 / r as f64).max(0.001)));
     let per_tick = per_sec.map(|r| (r / 1000).max(1));
+    let mut next_tick = tokio::time::Instant::now();
     for (i, input) in inputs.enumerate() {
         let sent = i as u64 + 1;
-        if let Some(n) = per_tick
-            && sent % n == 0
+        if let (Some(tick), Some(n)) = (tick, per_tick)
+            && sent.is_multiple_of(n)
         {
             next_tick += tick;
             tokio::time::sleep_until(next_tick).await;
@@ -167,6 +175,34 @@ fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 
+/// Stage and commit batches of `size` inputs one at a time; mean µs per batch for each step.
+async fn commit_cost(
+    plant: &Arc<ConfigIndex>,
+    dir: &Path,
+    size: usize,
+) -> anyhow::Result<(u128, u128)> {
+    let store = Store::open(&format!(
+        "sqlite://{}",
+        dir.join(format!("cost{size}.db")).display()
+    ))
+    .await?;
+    let (mut journaled, _) = Journaled::open(plant.clone(), store.clone(), 0).await?;
+    let rounds = (20_000 / size).clamp(20, 200);
+    let mut inputs = broadcasts(plant, (rounds * size) as u64);
+    let (mut stage_us, mut commit_us) = (0, 0);
+    for _ in 0..rounds {
+        let now = chrono::Utc::now();
+        let batch: Vec<_> = inputs.by_ref().take(size).map(|i| (now, i)).collect();
+        let t = Instant::now();
+        let staged = journaled.stage(batch)?;
+        stage_us += t.elapsed().as_micros();
+        let t = Instant::now();
+        staged.commit(&store).await?;
+        commit_us += t.elapsed().as_micros();
+    }
+    Ok((stage_us / rounds as u128, commit_us / rounds as u128))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let total: u64 = std::env::args()
@@ -175,64 +211,93 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(100_000);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml");
     let cfg = takt::config::load(&example).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let batch_max = cfg.controller.batch_max;
     let plant = Arc::new(cfg.plant);
     let dir = tempfile::tempdir()?;
 
     let core_rate = core_only(&plant, total);
     let flood = offer(
-        open(&plant, dir.path(), "flood.db").await?,
+        open(&plant, dir.path(), "flood.db", batch_max).await?,
         broadcasts(&plant, total),
         total,
         None,
     )
     .await?;
-    let paced_rate = 20_000;
-    let paced = offer(
-        open(&plant, dir.path(), "paced.db").await?,
-        broadcasts(&plant, total),
-        total,
-        Some(paced_rate),
-    )
-    .await?;
+    let (_, peak_after_flood) = rss_mib();
+    // (offered per second, broadcasts): a few seconds each, enough samples for a p99.
+    let rates = [
+        (100, 2_000),
+        (1_000, 10_000),
+        (5_000, 25_000),
+        (10_000, 50_000),
+        (15_000, 60_000),
+    ];
+    let mut paced = Vec::new();
+    for (rate, n) in rates {
+        let db = format!("paced{rate}.db");
+        let run = offer(
+            open(&plant, dir.path(), &db, batch_max).await?,
+            broadcasts(&plant, n),
+            n,
+            Some(rate),
+        )
+        .await?;
+        paced.push((rate, run, rss_mib().0));
+    }
+    let mut costs = Vec::new();
+    for size in [1, 10, 100, 1_000] {
+        costs.push((size, commit_cost(&plant, dir.path(), size).await?));
+    }
     let (_, peak) = rss_mib();
 
-    println!("## journal_throughput: {total} broadcasts, SQLite WAL, synchronous=FULL");
+    println!(
+        "## journal_throughput: {total} broadcasts, SQLite WAL, synchronous=FULL, group commit ≤ {batch_max}"
+    );
     println!();
     println!("| figure | value |");
     println!("|---|---|");
-    println!("| core alone | {core_rate:.0} broadcasts/s |");
+    println!("| core alone (no journal) | {core_rate:.0} broadcasts/s |");
     println!(
-        "| throughput, core + journal (flood) | {:.0} broadcasts/s |",
+        "| core + journal, every broadcast queued at once | {:.0} broadcasts/s |",
         flood.rate
     );
     println!(
-        "| commit latency at {paced_rate}/s offered: p50 | {} |",
-        ms(paced.latency.value_at_quantile(0.50))
-    );
-    println!(
-        "| commit latency at {paced_rate}/s offered: p99 | {} |",
-        ms(paced.latency.value_at_quantile(0.99))
-    );
-    println!(
-        "| commit latency at {paced_rate}/s offered: max | {} |",
-        ms(paced.latency.max())
-    );
-    println!(
-        "| achieved rate in the paced run | {:.0} broadcasts/s |",
-        paced.rate
-    );
-    println!(
-        "| commit latency in the flood: p99 (queueing) | {} |",
+        "| commit latency in that flood: p50 / p99 (queueing) | {} / {} |",
+        ms(flood.latency.value_at_quantile(0.5)),
         ms(flood.latency.value_at_quantile(0.99))
     );
     println!(
-        "| accepted / not accepted | {} / {} |",
-        flood.latency.len() + paced.latency.len(),
-        flood.not_accepted + paced.not_accepted
+        "| accepted / not accepted in the flood | {} / {} |",
+        flood.latency.len(),
+        flood.not_accepted
     );
     for (n, rss) in &flood.rss_samples {
-        println!("| RSS after {n} broadcasts (flood) | {rss:.1} MiB |");
+        println!("| RSS after {n} broadcasts | {rss:.1} MiB |");
     }
-    println!("| peak RSS | {peak:.1} MiB |");
+    println!("| peak RSS after the flood | {peak_after_flood:.1} MiB |");
+    println!("| peak RSS, whole harness | {peak:.1} MiB |");
+    println!();
+    println!("| offered | achieved | p50 | p99 | max | RSS after |");
+    println!("|---|---|---|---|---|---|");
+    for (rate, run, rss) in &paced {
+        println!(
+            "| {rate}/s | {:.0}/s | {} | {} | {} | {rss:.1} MiB |",
+            run.rate,
+            ms(run.latency.value_at_quantile(0.5)),
+            ms(run.latency.value_at_quantile(0.99)),
+            ms(run.latency.max())
+        );
+    }
+    println!();
+    println!("| batch size | stage (core + encode) | commit | per input |");
+    println!("|---|---|---|---|");
+    for (size, (stage, commit)) in &costs {
+        println!(
+            "| {size} | {} | {} | {:.0} µs |",
+            ms(*stage as u64),
+            ms(*commit as u64),
+            (*stage + *commit) as f64 / *size as f64
+        );
+    }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod commands;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,6 +48,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour for a person at a terminal; plain text for journald and log files.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command {
         Command::CheckConfig { file } => commands::check_config(&file),

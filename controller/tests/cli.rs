@@ -145,3 +145,79 @@ fn run_stops_cleanly_on_sigterm_and_resumes_from_the_journal() {
     assert!(stdout.contains("journal: 0 entries"), "{stdout}");
     assert!(stdout.contains("projections: identical"), "{stdout}");
 }
+
+/// A journal with real traffic; then a projection row is damaged behind Takt's back.
+#[test]
+fn replay_finds_damaged_projections_and_rewrite_repairs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("takt.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = takt::config::load(&example()).unwrap();
+        let plant = std::sync::Arc::new(cfg.plant);
+        let store = takt::store::Store::open(&db).await.unwrap();
+        let (mut j, _) = takt::runtime::Journaled::open(plant.clone(), store.clone(), 0)
+            .await
+            .unwrap();
+        let line = &plant.config.lines[0];
+        let options: Vec<String> = plant
+            .config
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v[0]))
+            .collect();
+        for n in 0..30u32 {
+            let record = takt_core::RawRecord {
+                seq: n,
+                vin: format!("WBA{n:014}"),
+                body: String::new(),
+                model: plant.config.models[0].code.clone(),
+                options: options.clone(),
+            };
+            let input = takt_core::Input::Broadcast {
+                line: line.id.clone(),
+                point: line.broadcast_points[0].id.clone(),
+                record,
+            };
+            j.apply(vec![(chrono::Utc::now(), input)]).await.unwrap();
+        }
+        store.close().await;
+    });
+    let replay = |extra: &[&str]| {
+        let out = takt()
+            .args(["replay", "--config"])
+            .arg(example())
+            .args(extra)
+            .env("TAKT_DATABASE_URL", &db)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let clean = replay(&[]);
+    assert!(
+        clean.contains("journal: 30 entries (0 rejected, 0 ignored)"),
+        "{clean}"
+    );
+    assert!(clean.contains("next expected 0030"), "{clean}");
+    assert!(clean.contains("projections: identical"), "{clean}");
+
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sqlx::query("UPDATE calls SET status = 'installed' WHERE id = 1")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let damaged = replay(&[]);
+    assert!(damaged.contains("calls: stored"), "{damaged}");
+    assert!(damaged.contains("--rewrite"), "{damaged}");
+    replay(&["--rewrite"]);
+    assert!(replay(&[]).contains("projections: identical"));
+}

@@ -40,8 +40,13 @@ fn record(seq: u32, n: usize) -> RawRecord {
         body: format!("B{n}"),
         model: if n % 4 == 3 { "M2" } else { "M1" }.into(),
         options: vec![
-            if n % 3 == 0 { "SEAT=CLTH" } else { "SEAT=LTHR" }.into(),
-            if n % 2 == 0 {
+            if n.is_multiple_of(3) {
+                "SEAT=CLTH"
+            } else {
+                "SEAT=LTHR"
+            }
+            .into(),
+            if n.is_multiple_of(2) {
                 "COLOR=RED"
             } else {
                 "COLOR=BLUE"
@@ -102,7 +107,7 @@ fn shift_step(i: usize, core: &Core) -> Vec<Input> {
         }),
         _ => {}
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         out.push(Input::Press {
             station: "P1".into(),
             button: LightTarget::Bin("A2".into()),
@@ -268,7 +273,9 @@ mod bodies {
         drop(handle);
         let j = task.await.unwrap();
         assert_eq!(
-            j.core().expected_seq("L", "B1").map(|s| s.value()),
+            j.core()
+                .expected_seq("L", "B1")
+                .map(takt_core::SeqNo::value),
             Some(42)
         );
     }

@@ -216,11 +216,19 @@ fn issue(path: impl Into<String>, message: impl Into<String>) -> ConfigIssue {
     }
 }
 
-/// Lookups derived from a [`PlantConfig`]; built once, read by the core.
+/// Lookups derived from a [`PlantConfig`]; built once, read by the core on every input, so
+/// nothing on the hot path searches the configuration lists.
 #[derive(Debug, Clone)]
 pub struct ConfigIndex {
     pub config: PlantConfig,
-    pub(crate) models: BTreeSet<String>,
+    models: BTreeSet<String>,
+    lines: BTreeMap<String, usize>,
+    families: BTreeMap<String, usize>,
+    stations: BTreeMap<String, usize>,
+    /// Per family, in config order: (line index, install station index) of its install station.
+    family_stations: Vec<(usize, usize)>,
+    /// (line, broadcast point) → the families whose install station counts from that point.
+    by_point: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
 }
 
 impl PlantConfig {
@@ -478,10 +486,44 @@ impl PlantConfig {
         if !issues.is_empty() {
             return Err(issues);
         }
-        let models = self.models.iter().map(|m| m.code.clone()).collect();
+        let positions = |ids: Vec<&String>| -> BTreeMap<String, usize> {
+            ids.into_iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i))
+                .collect()
+        };
+        let lines = positions(self.lines.iter().map(|l| &l.id).collect());
+        let family_stations: Vec<(usize, usize)> = self
+            .families
+            .iter()
+            .map(|f| {
+                let li = lines[&f.line];
+                let si = self.lines[li]
+                    .install_stations
+                    .iter()
+                    .position(|s| s.id == f.install_station)
+                    .expect("validated: family install station exists");
+                (li, si)
+            })
+            .collect();
+        let mut by_point: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
+        for (i, &(li, si)) in family_stations.iter().enumerate() {
+            let line = &self.lines[li];
+            by_point
+                .entry(line.id.clone())
+                .or_default()
+                .entry(line.install_stations[si].broadcast_point.clone())
+                .or_default()
+                .push(i);
+        }
         Ok(ConfigIndex {
+            models: self.models.iter().map(|m| m.code.clone()).collect(),
+            lines,
+            families: positions(self.families.iter().map(|f| &f.id).collect()),
+            stations: positions(self.stations.iter().map(|s| &s.id).collect()),
+            family_stations,
+            by_point,
             config: self,
-            models,
         })
     }
 }
@@ -524,15 +566,15 @@ pub(crate) fn check_option(
 
 impl ConfigIndex {
     pub fn line(&self, id: &str) -> Option<&LineConfig> {
-        self.config.lines.iter().find(|l| l.id == id)
+        self.lines.get(id).map(|&i| &self.config.lines[i])
     }
 
     pub fn family(&self, id: &str) -> Option<&FamilyConfig> {
-        self.config.families.iter().find(|f| f.id == id)
+        self.families.get(id).map(|&i| &self.config.families[i])
     }
 
     pub fn station(&self, id: &str) -> Option<&StationConfig> {
-        self.config.stations.iter().find(|s| s.id == id)
+        self.stations.get(id).map(|&i| &self.config.stations[i])
     }
 
     pub fn is_model(&self, code: &str) -> bool {
@@ -543,14 +585,30 @@ impl ConfigIndex {
         check_option(&self.config.options, code)
     }
 
-    /// Install-station offset of a family, in positions after its broadcast point.
+    /// The install station of a family (which broadcast point, how many positions after it).
     pub fn family_station(&self, fam: &FamilyConfig) -> &InstallStationConfig {
-        self.line(&fam.line)
-            .and_then(|l| {
-                l.install_stations
-                    .iter()
-                    .find(|s| s.id == fam.install_station)
+        let i = self.families[&fam.id];
+        let (li, si) = self.family_stations[i];
+        &self.config.lines[li].install_stations[si]
+    }
+
+    /// Families whose install station counts positions from this broadcast point, with it.
+    pub fn families_at(
+        &self,
+        line: &str,
+        point: &str,
+    ) -> impl Iterator<Item = (&FamilyConfig, &InstallStationConfig)> {
+        self.by_point
+            .get(line)
+            .and_then(|points| points.get(point))
+            .into_iter()
+            .flatten()
+            .map(|&i| {
+                let (li, si) = self.family_stations[i];
+                (
+                    &self.config.families[i],
+                    &self.config.lines[li].install_stations[si],
+                )
             })
-            .expect("validated: family install station exists")
     }
 }

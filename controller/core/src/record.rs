@@ -57,8 +57,7 @@ impl Record {
         options.dedup();
         // Two values for one key (`SEAT=A` and `SEAT=B`) cannot both be true.
         for pair in options.windows(2) {
-            let key = |s: &str| s.split_once('=').map(|(k, _)| k.to_owned());
-            if key(&pair[0]) == key(&pair[1]) {
+            if pair[0].split_once('=').map(|(k, _)| k) == pair[1].split_once('=').map(|(k, _)| k) {
                 return Err(format!(
                     "conflicting option codes `{}` and `{}`",
                     pair[0], pair[1]

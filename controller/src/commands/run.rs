@@ -34,7 +34,7 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
     for line in &plant.config.lines {
         for point in &line.broadcast_points {
             let expected = journaled.core().expected_seq(&line.id, &point.id);
-            tracing::info!(line = %line.id, point = %point.id, expected = ?expected.map(|s| s.value()), "broadcast point ready");
+            tracing::info!(line = %line.id, point = %point.id, expected = ?expected.map(takt_core::SeqNo::value), "broadcast point ready");
         }
     }
     let (handle, task) = writer::spawn(journaled, cfg.controller.batch_max);

@@ -32,7 +32,7 @@ impl Default for ControllerSettings {
             data_dir: PathBuf::from("data"),
             database_url: None,
             snapshot_every: 10_000,
-            batch_max: 512,
+            batch_max: 2048,
             http_addr: "127.0.0.1:8080".to_owned(),
         }
     }

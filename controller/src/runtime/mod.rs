@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use takt_core::{Action, ConfigIndex, Core, Input, Outcome, PlantConfig, State};
 
-use crate::store::{JournalEntry, Store, StoreError, journal_time};
+use crate::store::{JournalEntry, Prepared, Store, StoreError, journal_time};
 
 /// How many journal rows a rebuild reads at a time.
 const REPLAY_PAGE: i64 = 5_000;
@@ -44,6 +44,14 @@ pub struct Journaled {
 struct Snapshot {
     config: PlantConfig,
     state: State,
+}
+
+impl Snapshot {
+    fn encode(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self)
+            .inspect_err(|e| tracing::error!(error = %e, "cannot encode a snapshot; skipping it"))
+            .ok()
+    }
 }
 
 /// Counts from a rebuild, for logs and `takt replay`.
@@ -87,19 +95,19 @@ impl Journaled {
         self.last_id
     }
 
-    /// Journal first, then act: apply `batch`, commit it with its projections in one
-    /// transaction, and return the outcomes and the actions to release.
-    pub async fn apply(
-        &mut self,
-        batch: Vec<(DateTime<Utc>, Input)>,
-    ) -> Result<(Vec<Applied>, Vec<Action>), StoreError> {
+    /// Apply `batch` to the core in memory, give every input its journal id and encode the rows.
+    /// Nothing is durable yet: the caller must [`Staged::commit`] it before releasing its
+    /// actions, and call [`Journaled::recover`] if either step fails (the core is then ahead of
+    /// the disk). At most one batch is staged ahead of the disk.
+    pub fn stage(&mut self, batch: Vec<(DateTime<Utc>, Input)>) -> Result<Staged, StoreError> {
         let mut entries = Vec::with_capacity(batch.len());
-        for (i, (at, input)) in batch.into_iter().enumerate() {
+        for (at, input) in batch {
             // The core must see exactly the time the journal keeps, or a replay would differ.
             let at = journal_time(at);
             let outcome = self.core.handle(at, input.clone());
+            self.last_id += 1;
             entries.push(JournalEntry {
-                id: self.last_id + 1 + i as i64,
+                id: self.last_id,
                 at,
                 input,
                 outcome,
@@ -107,18 +115,16 @@ impl Journaled {
         }
         let changes = self.core.take_changes();
         let actions: Vec<Action> = std::iter::from_fn(|| self.core.poll_action()).collect();
-        if let Err(e) = self.store.commit(&entries, &changes).await {
-            tracing::error!(error = %e, "journal commit failed; rebuilding the core from the store");
-            let (core, stats) = rebuild(self.cfg.clone(), &self.store).await?;
-            self.core = core;
-            self.last_id = stats.last_id;
-            return Err(e);
-        }
-        self.last_id += entries.len() as i64;
         self.since_snapshot += entries.len() as u64;
-        if self.snapshot_every > 0 && self.since_snapshot >= self.snapshot_every {
-            self.snapshot().await?;
-        }
+        // Only cloned here; it is encoded by the commit, off the writer's path.
+        let snapshot = if self.snapshot_every > 0 && self.since_snapshot >= self.snapshot_every {
+            self.since_snapshot = 0;
+            Some(self.snapshot_of_now())
+        } else {
+            None
+        };
+        // Encoding the rows here, not in the commit, lets it overlap the previous batch's commit.
+        let prepared = Store::prepare(&entries, &changes);
         let applied = entries
             .into_iter()
             .map(|e| Applied {
@@ -126,22 +132,90 @@ impl Journaled {
                 outcome: e.outcome,
             })
             .collect();
-        Ok((applied, actions))
+        Ok(Staged {
+            prepared: prepared?,
+            applied,
+            actions,
+            snapshot,
+        })
     }
 
-    /// Save the core's state as of the last committed journal id.
-    pub async fn snapshot(&mut self) -> Result<(), StoreError> {
-        let snap = Snapshot {
-            config: self.cfg.config.clone(),
-            state: self.core.state().clone(),
+    /// After a failed commit the core has run ahead of what is durable: rebuild it from the store.
+    pub async fn recover(&mut self) -> Result<(), StoreError> {
+        let (core, stats) = rebuild(self.cfg.clone(), &self.store).await?;
+        self.core = core;
+        self.last_id = stats.last_id;
+        self.since_snapshot = stats.replayed;
+        Ok(())
+    }
+
+    /// Journal first, then act: stage `batch`, commit it with its projections in one
+    /// transaction, and return the outcomes and the actions to release.
+    pub async fn apply(
+        &mut self,
+        batch: Vec<(DateTime<Utc>, Input)>,
+    ) -> Result<(Vec<Applied>, Vec<Action>), StoreError> {
+        let committed = match self.stage(batch) {
+            Ok(staged) => staged.commit(&self.store).await.map(|()| staged),
+            Err(e) => Err(e),
         };
-        let json = serde_json::to_value(&snap).map_err(|source| StoreError::Encode {
-            what: "the core's snapshot".into(),
-            source,
-        })?;
-        self.store.save_snapshot(self.last_id, &json).await?;
+        let staged = match committed {
+            Ok(staged) => staged,
+            Err(e) => {
+                tracing::error!(error = %e, "journal commit failed; rebuilding the core from the store");
+                self.recover().await?;
+                return Err(e);
+            }
+        };
+        Ok(staged.into_parts())
+    }
+
+    /// Save the core's state now; only call it with nothing staged and uncommitted.
+    pub async fn snapshot(&mut self) -> Result<(), StoreError> {
+        if let Some(json) = self.snapshot_of_now().encode() {
+            self.store.save_snapshot(self.last_id, &json).await?;
+        }
         self.since_snapshot = 0;
         Ok(())
+    }
+
+    fn snapshot_of_now(&self) -> Snapshot {
+        Snapshot {
+            config: self.cfg.config.clone(),
+            state: self.core.state().clone(),
+        }
+    }
+}
+
+/// A batch applied in memory, waiting to become durable.
+#[derive(Debug)]
+pub struct Staged {
+    prepared: Prepared,
+    applied: Vec<Applied>,
+    actions: Vec<Action>,
+    /// The core's state right after this batch, saved once the batch is durable.
+    snapshot: Option<Snapshot>,
+}
+
+impl Staged {
+    /// Journal rows and projection changes in one transaction; then the snapshot, if one is due.
+    pub async fn commit(&self, store: &Store) -> Result<(), StoreError> {
+        store.commit_prepared(&self.prepared).await?;
+        if let (Some(json), Some(last)) = (
+            self.snapshot.as_ref().and_then(Snapshot::encode),
+            self.applied.last(),
+        ) {
+            // The journal is durable either way; a missing snapshot only makes a restart longer.
+            if let Err(e) = store.save_snapshot(last.id, &json).await {
+                tracing::warn!(error = %e, "cannot save a snapshot");
+            }
+        }
+        Ok(())
+    }
+
+    /// The outcomes to answer and the actions to release: only after [`Staged::commit`].
+    pub fn into_parts(self) -> (Vec<Applied>, Vec<Action>) {
+        (self.applied, self.actions)
     }
 }
 
@@ -165,7 +239,7 @@ pub async fn rebuild(
                 "configuration changed since the snapshot; replaying the whole journal"
             ),
             Err(e) => {
-                tracing::warn!(id, error = %e, "snapshot unreadable; replaying the whole journal")
+                tracing::warn!(id, error = %e, "snapshot unreadable; replaying the whole journal");
             }
         }
     }

@@ -1,9 +1,13 @@
 //! The journal writer: the one task that owns the core, with group commit.
 //!
 //! Inputs queue on a bounded channel. The writer takes everything waiting (up to `batch_max`),
-//! stamps it with the clock, applies and commits it as one transaction, then releases the
-//! actions and answers each submitter. A source that must not acknowledge an input before it is
-//! durable (a PLC handshake) awaits that answer.
+//! stamps it with the clock, stages it in the core and commits it as one transaction, then
+//! releases the actions and answers each submitter. A source that must not acknowledge an input
+//! before it is durable (a PLC handshake) awaits that answer.
+//!
+//! Pipelined: while one batch commits (on the database's thread), the next one is staged in the
+//! core. Commits stay strictly in order and each batch's actions wait for its own commit; if a
+//! commit fails, the batch staged behind it fails too and the core is rebuilt from the store.
 
 use std::time::Duration;
 
@@ -12,7 +16,8 @@ use takt_core::{Action, Input};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{Applied, Journaled};
+use super::{Applied, Journaled, Staged};
+use crate::store::StoreError;
 
 /// Capacity of the submission queue: a full queue makes submitters wait (back-pressure).
 const QUEUE_CAPACITY: usize = 4_096;
@@ -79,18 +84,43 @@ impl Handle {
     }
 }
 
+/// A staged batch committing in the background, with the submitters waiting for it.
+type InFlight = (
+    JoinHandle<(Staged, Result<(), StoreError>)>,
+    Vec<Submission>,
+);
+
 /// Start the writer task. It ends, returning the runtime, once every [`Handle`] is dropped.
-pub fn spawn(mut journaled: Journaled, batch_max: usize) -> (Handle, JoinHandle<Journaled>) {
-    let (tx, mut rx) = mpsc::channel::<Submission>(QUEUE_CAPACITY);
+pub fn spawn(journaled: Journaled, batch_max: usize) -> (Handle, JoinHandle<Journaled>) {
+    let (tx, rx) = mpsc::channel::<Submission>(QUEUE_CAPACITY);
     let (actions, _) = broadcast::channel(ACTIONS_CAPACITY);
     let handle = Handle {
         tx,
         actions: actions.clone(),
     };
-    let task = tokio::spawn(async move {
-        let batch_max = batch_max.max(1);
+    let task = tokio::spawn(run(journaled, rx, actions, batch_max.max(1)));
+    (handle, task)
+}
+
+async fn run(
+    mut journaled: Journaled,
+    mut rx: mpsc::Receiver<Submission>,
+    actions: broadcast::Sender<Action>,
+    batch_max: usize,
+) -> Journaled {
+    let mut in_flight: Option<InFlight> = None;
+    loop {
         let mut batch: Vec<Submission> = Vec::with_capacity(batch_max);
-        loop {
+        let mut timer_fired = false;
+        if in_flight.is_some() {
+            // Take only what is already waiting: the batch in flight must not wait for input.
+            while batch.len() < batch_max {
+                match rx.try_recv() {
+                    Ok(sub) => batch.push(sub),
+                    Err(_) => break,
+                }
+            }
+        } else {
             let wake = journaled.core().poll_timeout().map(|t| {
                 let wait = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
                 tokio::time::Instant::now() + wait
@@ -101,7 +131,6 @@ pub fn spawn(mut journaled: Journaled, batch_max: usize) -> (Handle, JoinHandle<
                     None => std::future::pending().await,
                 }
             };
-            let mut timer_fired = false;
             tokio::select! {
                 got = rx.recv_many(&mut batch, batch_max) => {
                     if got == 0 {
@@ -110,31 +139,98 @@ pub fn spawn(mut journaled: Journaled, batch_max: usize) -> (Handle, JoinHandle<
                 }
                 () = tick => timer_fired = true,
             }
+        }
+        let staged = (!batch.is_empty() || timer_fired).then(|| {
             let now = Utc::now();
             let mut inputs: Vec<_> = batch.iter().map(|s| (now, s.input.clone())).collect();
             if timer_fired {
                 inputs.push((now, Input::Tick));
             }
-            let result = journaled.apply(inputs).await;
-            match result {
-                Ok((applied, released)) => {
-                    for action in released {
-                        // No receiver is fine: nobody is listening yet.
-                        let _ = actions.send(action);
-                    }
-                    for (sub, applied) in batch.drain(..).zip(applied) {
-                        let _ = sub.reply.send(Ok(applied));
-                    }
+            journaled.stage(inputs)
+        });
+        let staged = match staged.transpose() {
+            Ok(staged) => staged,
+            Err(e) => {
+                // Encoding failed after the core applied the batch: the core is ahead of the disk.
+                let err = SubmitError::Journal(e.to_string());
+                if let Some(previous) = in_flight.take() {
+                    let _ = finish(previous, &actions).await;
                 }
-                Err(e) => {
-                    let err = SubmitError::Journal(e.to_string());
-                    for sub in batch.drain(..) {
-                        let _ = sub.reply.send(Err(err.clone()));
-                    }
+                fail(batch, &err);
+                if let Err(e) = journaled.recover().await {
+                    tracing::error!(error = %e, "cannot rebuild the core; the writer stops");
+                    break;
                 }
+                continue;
             }
+        };
+        if let Some(previous) = in_flight.take()
+            && let Err(e) = finish(previous, &actions).await
+        {
+            // The batch just staged sits on top of one that never became durable.
+            fail(batch, &e);
+            tracing::error!(error = %e, "journal commit failed; rebuilding the core from the store");
+            if let Err(e) = journaled.recover().await {
+                tracing::error!(error = %e, "cannot rebuild the core; the writer stops");
+                break;
+            }
+            continue;
         }
-        journaled
-    });
-    (handle, task)
+        if let Some(staged) = staged {
+            let store = journaled.store().clone();
+            let commit = tokio::spawn(async move {
+                let result = staged.commit(&store).await;
+                (staged, result)
+            });
+            in_flight = Some((commit, batch));
+            // Let the commit start now: a task spawned from a worker waits in that worker's
+            // LIFO slot, which no other worker may steal, so without this yield it would sit
+            // there while we stage the next batch and nothing would overlap.
+            tokio::task::yield_now().await;
+        }
+    }
+    if let Some(last) = in_flight.take()
+        && let Err(e) = finish(last, &actions).await
+    {
+        tracing::error!(error = %e, "the last journal commit failed");
+        if let Err(e) = journaled.recover().await {
+            tracing::error!(error = %e, "cannot rebuild the core");
+        }
+    }
+    journaled
+}
+
+/// Wait for a batch's commit; then release its actions and answer its submitters.
+async fn finish(
+    (commit, subs): InFlight,
+    actions: &broadcast::Sender<Action>,
+) -> Result<(), SubmitError> {
+    let (staged, result) = match commit.await {
+        Ok(done) => done,
+        Err(e) => {
+            let err = SubmitError::Journal(format!("commit task failed: {e}"));
+            fail(subs, &err);
+            return Err(err);
+        }
+    };
+    if let Err(e) = result {
+        let err = SubmitError::Journal(e.to_string());
+        fail(subs, &err);
+        return Err(err);
+    }
+    let (applied, released) = staged.into_parts();
+    for action in released {
+        // No receiver is fine: nobody is listening yet.
+        let _ = actions.send(action);
+    }
+    for (sub, applied) in subs.into_iter().zip(applied) {
+        let _ = sub.reply.send(Ok(applied));
+    }
+    Ok(())
+}
+
+fn fail(subs: Vec<Submission>, err: &SubmitError) {
+    for sub in subs {
+        let _ = sub.reply.send(Err(err.clone()));
+    }
 }

@@ -16,6 +16,7 @@ mod rows;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -25,7 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use takt_core::{Change, Input, Outcome};
 
-pub use ops::SNAPSHOTS_KEPT;
+pub use ops::{Prepared, SNAPSHOTS_KEPT};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -134,6 +135,44 @@ fn batch(first: &Option<i64>, last: &Option<i64>, changes: &usize) -> String {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Backend,
+    /// SQLite files only: the background checkpointer, stopped when the last clone goes.
+    _checkpointer: Option<Arc<AbortOnDrop>>,
+}
+
+/// Aborts a background task when dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How often the background checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Checkpoint the WAL off the writer's path. With SQLite's automatic checkpoint, the commit
+/// that crosses the threshold copies megabytes into the database file and fsyncs it before it
+/// returns: that one commit's inputs wait tens of milliseconds. A PASSIVE checkpoint on another
+/// connection does the same work beside the writer without blocking it.
+fn spawn_checkpointer(pool: SqlitePool) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+            }
+        }
+    }))
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +233,13 @@ impl Store {
             // means "durable before acting".
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            // Checkpoints run in the background (see `spawn_checkpointer`), not in commits.
+            .pragma("wal_autocheckpoint", if in_memory { "1000" } else { "0" })
+            // Statement journals (kept by every multi-row upsert inside a transaction, to undo
+            // just that statement) and temporary b-trees in memory, not in temporary files:
+            // otherwise each statement of a commit costs file writes. Durability is untouched;
+            // the WAL still holds every commit.
+            .pragma("temp_store", "MEMORY")
             .foreign_keys(true);
         let pool = if in_memory {
             // An in-memory database lives as long as its one connection: never let it go.
@@ -215,8 +261,10 @@ impl Store {
                 backend: "sqlite",
                 source,
             })?;
+        let checkpointer = (!in_memory).then(|| Arc::new(spawn_checkpointer(pool.clone())));
         Ok(Store {
             pool: Backend::Sqlite(pool),
+            _checkpointer: checkpointer,
         })
     }
 
@@ -241,6 +289,7 @@ impl Store {
             })?;
         Ok(Store {
             pool: Backend::Postgres(pool),
+            _checkpointer: None,
         })
     }
 
@@ -265,7 +314,18 @@ impl Store {
         entries: &[JournalEntry],
         changes: &[Change],
     ) -> Result<(), StoreError> {
-        on_pool!(self, pool => ops::commit(pool, entries, changes).await)
+        self.commit_prepared(&Self::prepare(entries, changes)?)
+            .await
+    }
+
+    /// The database-free half of [`Store::commit`]: check and encode the batch.
+    pub fn prepare(entries: &[JournalEntry], changes: &[Change]) -> Result<Prepared, StoreError> {
+        ops::prepare(entries, changes)
+    }
+
+    /// The database half of [`Store::commit`], for a batch made by [`Store::prepare`].
+    pub async fn commit_prepared(&self, batch: &Prepared) -> Result<(), StoreError> {
+        on_pool!(self, pool => ops::commit(pool, batch).await)
     }
 
     /// The highest journal id, 0 when the journal is empty.

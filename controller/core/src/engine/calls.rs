@@ -29,28 +29,33 @@ impl Core {
             .lines
             .get(line)
             .map_or(0, |l| l.status.stopped_ms_total);
+        // Resolve first, so the record's fields can move into the vehicle instead of being copied.
+        let cfg = self.cfg.clone();
+        let needs: Vec<(&FamilyConfig, Need)> = cfg
+            .families_at(line, point)
+            .map(|(fam, _)| (fam, resolve(fam, &record)))
+            .collect();
+        if let Some(ps) = self.point_mut(line, point) {
+            ps.by_vin.insert(record.vin.clone(), pos);
+        }
         let vehicle = Vehicle {
             id,
             line: line.to_owned(),
             point: point.to_owned(),
             pos,
             seq: record.seq,
-            vin: record.vin.clone(),
-            body: record.body.clone(),
-            model: record.model.clone(),
-            options: record.options.clone(),
+            vin: record.vin,
+            body: record.body,
+            model: record.model,
+            options: record.options,
             broadcast_at: now,
             status: VehicleStatus::Live,
             stopped_ms_at_broadcast: stopped_ms,
             calls: BTreeMap::new(),
         };
-        if let Some(ps) = self.point_mut(line, point) {
-            ps.by_vin.insert(record.vin.clone(), pos);
-        }
         self.state.vehicles.insert(id, vehicle);
-        let cfg = self.cfg.clone();
-        for fam in families_at(&cfg, line, point) {
-            match resolve(fam, &record) {
+        for (fam, need) in needs {
+            match need {
                 Need::NotApplicable => {}
                 Need::Part(part) => self.create_call(now, id, fam, Some(part)),
                 Need::Unresolved => self.create_call(now, id, fam, None),
@@ -176,7 +181,7 @@ impl Core {
         }
         self.changed_vehicle(vid);
         let cfg = self.cfg.clone();
-        for fam in families_at(&cfg, line, point) {
+        for (fam, _) in cfg.families_at(line, point) {
             let need = resolve(fam, &record);
             match (calls.get(&fam.id).copied(), need) {
                 (None, Need::NotApplicable) => {}
@@ -407,16 +412,4 @@ impl Core {
             self.retire_rack_if_done(&rack);
         }
     }
-}
-
-/// Families whose install station counts positions from this broadcast point.
-pub(super) fn families_at<'a>(
-    cfg: &'a crate::config::ConfigIndex,
-    line: &'a str,
-    point: &'a str,
-) -> impl Iterator<Item = &'a FamilyConfig> + 'a {
-    cfg.config
-        .families
-        .iter()
-        .filter(move |f| f.line == line && cfg.family_station(f).broadcast_point == point)
 }

@@ -12,12 +12,26 @@ impl Core {
     pub(super) fn update_coverage(&mut self, now: DateTime<Utc>) {
         let threshold = self.cfg.config.alarms.coverage_low_min;
         for family in std::mem::take(&mut self.coverage_dirty) {
-            let Some(cov) = self.measure(&family) else {
+            let Some((vehicles, takt_ms)) = self.measure(&family) else {
                 continue;
             };
-            if self.state.coverage.get(&family) == Some(&cov) {
+            if self
+                .state
+                .coverage
+                .get(&family)
+                .is_some_and(|c| c.vehicles == vehicles)
+            {
                 continue;
             }
+            let Some(line) = self.cfg.family(&family).map(|f| f.line.clone()) else {
+                continue;
+            };
+            let cov = Coverage {
+                family: family.clone(),
+                line,
+                vehicles,
+                minutes: (vehicles * takt_ms) as f64 / 60_000.0,
+            };
             let started = self.point_of(&family).is_some_and(|(line, point)| {
                 self.point(line, point)
                     .is_some_and(|p| p.tracker.next_pos() > 0)
@@ -46,9 +60,9 @@ impl Core {
     }
 
     /// Consecutive vehicles, from the next one to reach the install station, that need nothing
-    /// of the family or whose part is already in a rack. An unknown position ends the count:
-    /// nobody can say what it needs.
-    fn measure(&self, family: &str) -> Option<Coverage> {
+    /// of the family or whose part is already in a rack, and the line's takt. An unknown
+    /// position ends the count: nobody can say what it needs.
+    fn measure(&self, family: &str) -> Option<(u64, u64)> {
         let fam = self.cfg.family(family)?;
         let station = self.cfg.family_station(fam);
         let takt_ms = self.cfg.line(&fam.line)?.takt_ms;
@@ -72,11 +86,6 @@ impl Core {
             }
             vehicles += 1;
         }
-        Some(Coverage {
-            family: family.to_owned(),
-            line: fam.line.clone(),
-            vehicles,
-            minutes: (vehicles * takt_ms) as f64 / 60_000.0,
-        })
+        Some((vehicles, takt_ms))
     }
 }

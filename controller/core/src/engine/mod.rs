@@ -414,8 +414,16 @@ impl Core {
 
     fn changed_call(&mut self, id: CallId) {
         if let Some(c) = self.state.calls.get(&id) {
-            self.coverage_dirty.insert(c.family.clone());
-            self.record(ChangeKey::Call(id), Change::Call(c.clone()));
+            let (family, change) = (c.family.clone(), Change::Call(c.clone()));
+            self.mark_coverage(&family);
+            self.record(ChangeKey::Call(id), change);
+        }
+    }
+
+    /// The family's coverage may have moved: measure it again at the end of the input.
+    fn mark_coverage(&mut self, family: &str) {
+        if !self.coverage_dirty.contains(family) {
+            self.coverage_dirty.insert(family.to_owned());
         }
     }
 

@@ -100,16 +100,19 @@ impl Core {
         record: Record,
     ) -> (Outcome, bool) {
         let seq = record.seq;
-        let subject = format!("{line}/{point}");
+        // Built only when an alarm needs it: this runs for every record.
+        let subject = || format!("{line}/{point}");
         let Some(ps) = self.point_mut(line, point) else {
-            return (Outcome::Rejected(format!("no point {subject}")), false);
+            return (Outcome::Rejected(format!("no point {}", subject())), false);
         };
+        let held_before = ps.tracker.held_count();
         let offered = ps.tracker.offer(now, record);
         let held_left = ps.tracker.held_count();
         match offered {
             Offered::Settled(settled) => {
                 self.settle(now, line, point, settled);
-                if held_left == 0 {
+                if held_before > 0 && held_left == 0 {
+                    let subject = subject();
                     self.alarm_condition(
                         now,
                         AlarmKind::SequenceGap,
@@ -122,6 +125,7 @@ impl Core {
             }
             Offered::Held { missing, .. } => {
                 let (from, to) = missing;
+                let subject = subject();
                 self.alarm_condition(
                     now,
                     AlarmKind::SequenceGap,
@@ -143,11 +147,13 @@ impl Core {
                 (Outcome::Applied, false)
             }
             Offered::Late => {
+                let subject = subject();
                 let reason = format!("{seq} arrived after its position was given up as unknown");
                 self.alarm_event(now, AlarmKind::LateRecord, &subject, reason.clone());
                 (Outcome::Rejected(reason), false)
             }
             Offered::Jump(settled) => {
+                let subject = subject();
                 let skipped: u64 = settled
                     .iter()
                     .map(|s| match s {
@@ -196,7 +202,6 @@ impl Core {
     }
 
     fn place(&mut self, now: DateTime<Utc>, line: &str, point: &str, pos: u64, record: Record) {
-        let subject = format!("{line}/{point}");
         let Some(ps) = self.point_mut(line, point) else {
             return;
         };
@@ -210,7 +215,7 @@ impl Core {
                 self.alarm_event(
                     now,
                     AlarmKind::RecordRejected,
-                    &subject,
+                    &format!("{line}/{point}"),
                     format!(
                         "record {} rejected: VIN {} is already in sequence; send a resequence to move it",
                         record.seq, record.vin
@@ -229,12 +234,8 @@ impl Core {
     /// and those past the last one leave the live state.
     fn advance(&mut self, now: DateTime<Utc>, line: &str, point: &str, from: u64, to: u64) {
         let cfg = self.cfg.clone();
-        for fam in cfg.config.families.iter().filter(|f| f.line == line) {
-            let station = cfg.family_station(fam);
-            if station.broadcast_point != point {
-                continue;
-            }
-            self.coverage_dirty.insert(fam.id.clone());
+        for (fam, station) in cfg.families_at(line, point) {
+            self.mark_coverage(&fam.id);
             let k = u64::from(station.offset_positions);
             let (lo, hi) = (from.saturating_sub(k), to.saturating_sub(k));
             let arriving: Vec<_> = self
