@@ -87,18 +87,23 @@ fn rss_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn core_only(plant: &Arc<ConfigIndex>, total: u64) -> f64 {
+/// The core alone, no journal: broadcasts/s, RSS after each quarter, live vehicles at the end.
+fn core_only(plant: &Arc<ConfigIndex>, total: u64) -> (f64, Vec<(u64, f64)>, usize) {
     let mut core = Core::new(plant.clone());
     let t0 = chrono::Utc::now();
+    let mut rss = Vec::new();
     let started = Instant::now();
     for (i, input) in broadcasts(plant, total).enumerate() {
         core.handle(t0 + chrono::TimeDelta::milliseconds(i as i64), input);
         while core.poll_action().is_some() {}
-        if i % 512 == 0 {
-            drop(core.take_changes());
+        drop(core.take_changes());
+        let done = i as u64 + 1;
+        if done.is_multiple_of((total / 4).max(1)) {
+            rss.push((done, rss_mib().0));
         }
     }
-    total as f64 / started.elapsed().as_secs_f64()
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    (rate, rss, core.vehicles().count())
 }
 
 async fn open(
@@ -215,7 +220,7 @@ async fn main() -> anyhow::Result<()> {
     let plant = Arc::new(cfg.plant);
     let dir = tempfile::tempdir()?;
 
-    let core_rate = core_only(&plant, total);
+    let (core_rate, core_rss, live) = core_only(&plant, total);
     let flood = offer(
         open(&plant, dir.path(), "flood.db", batch_max).await?,
         broadcasts(&plant, total),
@@ -257,6 +262,10 @@ async fn main() -> anyhow::Result<()> {
     println!("| figure | value |");
     println!("|---|---|");
     println!("| core alone (no journal) | {core_rate:.0} broadcasts/s |");
+    for (n, rss) in &core_rss {
+        println!("| core alone: RSS after {n} broadcasts | {rss:.1} MiB |");
+    }
+    println!("| core alone: live vehicles at the end | {live} |");
     println!(
         "| core + journal, every broadcast queued at once | {:.0} broadcasts/s |",
         flood.rate
