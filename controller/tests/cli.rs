@@ -14,6 +14,17 @@ fn takt() -> Command {
     cmd
 }
 
+/// Standard output of a command that must have exited 0 (its standard error otherwise).
+fn succeeded(out: &std::process::Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml")
 }
@@ -21,13 +32,7 @@ fn example() -> PathBuf {
 #[test]
 fn check_config_accepts_the_example() {
     let out = takt().arg("check-config").arg(example()).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = succeeded(&out);
     assert!(stdout.contains("example.toml: ok"), "{stdout}");
 }
 
@@ -135,13 +140,7 @@ fn run_stops_cleanly_on_sigterm_and_resumes_from_the_journal() {
         .env("TAKT_DATABASE_URL", &db)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = succeeded(&out);
     assert!(stdout.contains("journal: 0 entries"), "{stdout}");
     assert!(stdout.contains("projections: identical"), "{stdout}");
 }
@@ -191,13 +190,7 @@ fn replay_finds_damaged_projections_and_rewrite_repairs_them() {
             .env("TAKT_DATABASE_URL", &db)
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(&out)
     };
     let clean = replay(&[]);
     assert!(
