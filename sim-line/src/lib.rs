@@ -1,1 +1,7 @@
-//! placeholder
+//! # takt-sim-line
+//!
+//! A plant in a box: the demo, the test fixture and the benchmark load of Takt.
+//!
+//! - [`scenario`]: what the simulated line does — vehicles with a model and option mix, line
+//!   stops and faults — planned deterministically from a seed against the plant configuration.
+pub mod scenario;

@@ -1,10 +1,11 @@
 //! The journal-first runtime around the core.
 //!
-//! [`Journaled`] applies a batch of inputs to the core in memory, writes the journal rows and
-//! the projection changes in one transaction, and only after the commit hands the core's actions
-//! out. If the commit fails, the in-memory core has run ahead of what is durable, so it is
-//! rebuilt from the store before anything else happens. [`writer`] runs it as the one task that
-//! owns the core, with group commit.
+//! [`Journaled`] stages a batch of inputs (applies it to the core in memory and encodes the
+//! journal rows and the projection changes), the batch is committed in one transaction, and only
+//! after the commit are the core's actions handed out. If a commit fails, the in-memory core has
+//! run ahead of what is durable, so it is rebuilt from the store before anything else happens.
+//! [`writer`] runs it as the one task that owns the core, with group commit, pipelined one batch
+//! deep. [`replay`] feeds a journal through a fresh core into projections.
 
 pub mod replay;
 pub mod writer;
@@ -33,7 +34,9 @@ pub struct Journaled {
     core: Core,
     store: Store,
     cfg: Arc<ConfigIndex>,
+    /// The last journal id given out: committed, or staged and committing.
     last_id: i64,
+    /// Inputs since the last snapshot was taken.
     since_snapshot: u64,
     snapshot_every: u64,
 }
