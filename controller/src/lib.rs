@@ -1,3 +1,5 @@
 pub mod config;
+pub mod http;
 pub mod runtime;
+pub mod status;
 pub mod store;

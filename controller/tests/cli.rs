@@ -91,12 +91,33 @@ fn help_is_everywhere() {
     }
 }
 
-/// Start `takt run`, wait (bounded) until it says it is running, SIGTERM it, and return its log.
-fn run_until_ready_then_terminate(db_url: &str) -> String {
+/// `GET` over a plain socket (no HTTP client crate for one request); returns the whole answer.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// Start `takt run` (HTTP on a free port), wait (bounded) until it says it is running, read
+/// `/status`, SIGTERM it; returns its log and the status answer.
+fn run_until_ready_then_terminate(db_url: &str) -> (String, String) {
     let mut child = takt()
         .args(["run", "--config"])
         .arg(example())
         .env("TAKT_DATABASE_URL", db_url)
+        .env("TAKT_HTTP_ADDR", "127.0.0.1:0")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -106,7 +127,11 @@ fn run_until_ready_then_terminate(db_url: &str) -> String {
         let mut log = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains("controller running") {
-                let _ = tx.send(());
+                let url = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("status="))
+                    .map(str::to_owned);
+                let _ = tx.send(url);
             }
             log.push_str(&line);
             log.push('\n');
@@ -114,24 +139,34 @@ fn run_until_ready_then_terminate(db_url: &str) -> String {
         log
     });
     let ready = rx.recv_timeout(Duration::from_secs(60));
+    let status = match &ready {
+        Ok(Some(url)) => http_get(url),
+        _ => String::new(),
+    };
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let status = child.wait().unwrap();
+    let exit = child.wait().unwrap();
     let log = reader.join().unwrap();
-    assert!(ready.is_ok(), "never became ready:\n{log}");
-    assert!(status.success(), "exit {status:?}:\n{log}");
-    log
+    assert!(matches!(ready, Ok(Some(_))), "never became ready:\n{log}");
+    assert!(exit.success(), "exit {exit:?}:\n{log}");
+    (log, status)
 }
 
 #[test]
 fn run_stops_cleanly_on_sigterm_and_resumes_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("takt.db").display());
-    let first = run_until_ready_then_terminate(&db);
+    let (first, status) = run_until_ready_then_terminate(&db);
     assert!(first.contains("stopped cleanly"), "{first}");
     assert!(first.contains("replayed=0"), "{first}");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert!(
+        status.contains("\"plant\":\"Leipzig Assembly\""),
+        "{status}"
+    );
+    assert!(status.contains("\"journal_id\":0"), "{status}");
     // The second start finds the snapshot the first one left.
-    let second = run_until_ready_then_terminate(&db);
+    let (second, _) = run_until_ready_then_terminate(&db);
     assert!(second.contains("snapshot=Some(0)"), "{second}");
 
     let out = takt()

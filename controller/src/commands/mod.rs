@@ -58,6 +58,17 @@ fn store_url(cfg: &Config) -> String {
     }
 }
 
+/// Environment variable that overrides the configured HTTP address (`127.0.0.1:0` in tests).
+const HTTP_ENV: &str = "TAKT_HTTP_ADDR";
+
+/// Where to serve HTTP: `TAKT_HTTP_ADDR` if set, else the configuration's `http_addr`.
+fn http_addr(settings: &config::ControllerSettings) -> String {
+    std::env::var(HTTP_ENV)
+        .ok()
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| settings.http_addr.clone())
+}
+
 pub(crate) fn block_on(fut: impl Future<Output = Result<(), ExitCode>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

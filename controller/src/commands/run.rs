@@ -38,9 +38,28 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
         }
     }
     let (handle, task) = writer::spawn(journaled, cfg.controller.batch_max);
-    tracing::info!(plant = %plant.config.plant.name, "controller running; Ctrl-C or SIGTERM stops it");
+    let http_addr = super::http_addr(&cfg.controller);
+    let listener = tokio::net::TcpListener::bind(&http_addr)
+        .await
+        .with_context(|| format!("listening for HTTP on {http_addr}"))?;
+    let bound = listener.local_addr().context("reading the HTTP address")?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(takt::http::serve(
+        listener,
+        takt::http::app(handle.clone()),
+        async {
+            let _ = http_stopped.await;
+        },
+    ));
+    tracing::info!(
+        plant = %plant.config.plant.name,
+        status = %format!("http://{bound}/status"),
+        "controller running; Ctrl-C or SIGTERM stops it"
+    );
     shutdown_signal().await;
-    tracing::info!("stopping: finishing the journal");
+    tracing::info!("stopping: finishing HTTP requests and the journal");
+    let _ = stop_http.send(());
+    http.await.context("HTTP task")?.context("serving HTTP")?;
     drop(handle);
     let mut journaled = task.await.context("journal writer task")?;
     journaled.snapshot().await.context("final snapshot")?;

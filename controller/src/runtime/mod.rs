@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use takt_core::{Action, ConfigIndex, Core, Input, Outcome, PlantConfig, State};
 
+use crate::status::Status;
 use crate::store::{JournalEntry, Prepared, Store, StoreError, journal_time};
 
 /// How many journal rows a rebuild reads at a time.
@@ -98,6 +99,11 @@ impl Journaled {
         self.last_id
     }
 
+    /// The status now; only meaningful with nothing staged and uncommitted.
+    pub fn status(&self) -> Status {
+        Status::of(&self.core, self.last_id)
+    }
+
     /// Apply `batch` to the core in memory, give every input its journal id and encode the rows.
     /// Nothing is durable yet: the caller must [`Staged::commit`] it before releasing its
     /// actions, and call [`Journaled::recover`] if either step fails (the core is then ahead of
@@ -140,6 +146,7 @@ impl Journaled {
             applied,
             actions,
             snapshot,
+            status: Status::of(&self.core, self.last_id),
         })
     }
 
@@ -198,6 +205,8 @@ pub struct Staged {
     actions: Vec<Action>,
     /// The core's state right after this batch, saved once the batch is durable.
     snapshot: Option<Snapshot>,
+    /// What `/status` shows once this batch is durable.
+    status: Status,
 }
 
 impl Staged {
@@ -219,6 +228,11 @@ impl Staged {
     /// The outcomes to answer and the actions to release: only after [`Staged::commit`].
     pub fn into_parts(self) -> (Vec<Applied>, Vec<Action>) {
         (self.applied, self.actions)
+    }
+
+    /// The status to publish: only after [`Staged::commit`].
+    pub fn status(&self) -> &Status {
+        &self.status
     }
 }
 

@@ -12,11 +12,14 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use std::sync::Arc;
 use takt_core::{Action, Input};
-use tokio::sync::{broadcast, mpsc, oneshot};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{Applied, Journaled, Staged};
+use crate::status::Status;
 use crate::store::StoreError;
 
 /// Capacity of the submission queue: a full queue makes submitters wait (back-pressure).
@@ -42,6 +45,7 @@ struct Submission {
 pub struct Handle {
     tx: mpsc::Sender<Submission>,
     actions: broadcast::Sender<Action>,
+    status: watch::Receiver<Arc<Status>>,
 }
 
 impl std::fmt::Debug for Submission {
@@ -82,6 +86,16 @@ impl Handle {
     pub fn subscribe(&self) -> broadcast::Receiver<Action> {
         self.actions.subscribe()
     }
+
+    /// The writer task is still taking inputs.
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// The plant as of the last commit.
+    pub fn status(&self) -> Arc<Status> {
+        self.status.borrow().clone()
+    }
 }
 
 /// A staged batch committing in the background, with the submitters waiting for it.
@@ -94,18 +108,31 @@ type InFlight = (
 pub fn spawn(journaled: Journaled, batch_max: usize) -> (Handle, JoinHandle<Journaled>) {
     let (tx, rx) = mpsc::channel::<Submission>(QUEUE_CAPACITY);
     let (actions, _) = broadcast::channel(ACTIONS_CAPACITY);
+    let (status_tx, status) = watch::channel(Arc::new(journaled.status()));
     let handle = Handle {
         tx,
         actions: actions.clone(),
+        status,
     };
-    let task = tokio::spawn(run(journaled, rx, actions, batch_max.max(1)));
+    let out = Outputs {
+        actions,
+        status: status_tx,
+    };
+    let task = tokio::spawn(run(journaled, rx, out, batch_max.max(1)));
     (handle, task)
+}
+
+/// Where committed batches are announced.
+#[derive(Debug)]
+struct Outputs {
+    actions: broadcast::Sender<Action>,
+    status: watch::Sender<Arc<Status>>,
 }
 
 async fn run(
     mut journaled: Journaled,
     mut rx: mpsc::Receiver<Submission>,
-    actions: broadcast::Sender<Action>,
+    actions: Outputs,
     batch_max: usize,
 ) -> Journaled {
     let mut in_flight: Option<InFlight> = None;
@@ -201,10 +228,7 @@ async fn run(
 }
 
 /// Wait for a batch's commit; then release its actions and answer its submitters.
-async fn finish(
-    (commit, subs): InFlight,
-    actions: &broadcast::Sender<Action>,
-) -> Result<(), SubmitError> {
+async fn finish((commit, subs): InFlight, out: &Outputs) -> Result<(), SubmitError> {
     let (staged, result) = match commit.await {
         Ok(done) => done,
         Err(e) => {
@@ -218,10 +242,11 @@ async fn finish(
         fail(subs, &err);
         return Err(err);
     }
+    out.status.send_replace(Arc::new(staged.status().clone()));
     let (applied, released) = staged.into_parts();
     for action in released {
         // No receiver is fine: nobody is listening yet.
-        let _ = actions.send(action);
+        let _ = out.actions.send(action);
     }
     for (sub, applied) in subs.into_iter().zip(applied) {
         let _ = sub.reply.send(Ok(applied));

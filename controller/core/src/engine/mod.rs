@@ -362,6 +362,16 @@ impl Core {
         self.point(line, point).and_then(|p| p.tracker.expected())
     }
 
+    /// Open tasks of every station.
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.state.stations.values().filter_map(|s| s.task.as_ref())
+    }
+
+    /// Coverage of every family measured so far.
+    pub fn coverages(&self) -> impl Iterator<Item = &Coverage> {
+        self.state.coverage.values()
+    }
+
     /// The open task of a station.
     pub fn task(&self, station: &str) -> Option<&Task> {
         self.state
