@@ -51,12 +51,13 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
             let _ = http_stopped.await;
         },
     ));
+    let stop = shutdown_signal()?;
     tracing::info!(
         plant = %plant.config.plant.name,
         status = %format!("http://{bound}/status"),
         "controller running; Ctrl-C or SIGTERM stops it"
     );
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("stopping: finishing HTTP requests and the journal");
     let _ = stop_http.send(());
     http.await.context("HTTP task")?.context("serving HTTP")?;
@@ -68,30 +69,28 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ctrl-C, or SIGTERM from a service manager.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Ctrl-C, or SIGTERM from a service manager. The handlers are installed when this returns,
+/// not when the future is first polled: a supervisor may signal the moment we say we are
+/// running, and a signal that arrives before its handler kills the process uncleanly.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    Ok(async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    })
 }
