@@ -1,0 +1,471 @@
+//! The Modbus TCP driver: one task owns one connection (several unit ids on it).
+//!
+//! - Outputs are a **desired state** per (unit, position). The task writes only what differs from
+//!   what it last wrote successfully, batched into contiguous runs within the protocol's limits,
+//!   and forgets what it wrote on every disconnect, so the whole desired state is re-asserted
+//!   after every (re)connect.
+//! - Inputs are polled at `poll_interval`; a button counts as pressed after `debounce_polls`
+//!   consecutive polls that see it pressed, and emits exactly one [`Event::ButtonPressed`] until
+//!   a poll sees it released again.
+//! - Every request has `request_timeout`. A transport error or timeout drops the connection
+//!   ([`Event::Disconnected`]) and the task reconnects with exponential backoff capped at
+//!   `backoff_max`. A Modbus exception answer is data ([`Event::Exception`]): the connection is
+//!   kept. A refused poll is reported once per unit until a poll of that unit succeeds.
+//! - The task stops when every [`Handle`] is dropped. Queues are bounded: `set` waits when the
+//!   command queue is full, and the task waits when the event queue is full (presses are never
+//!   dropped).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tokio_modbus::client::{Context, Reader, Writer, tcp};
+use tokio_modbus::slave::SlaveContext;
+use tokio_modbus::{ExceptionCode, Slave};
+
+use super::address::{RegisterAddress, Table};
+use super::profile::{LampState, Profile, ProfileError, Value};
+
+/// Most registers one write may carry (function 16).
+pub const MAX_WRITE_REGISTERS: usize = 123;
+/// Most coils one write may carry (function 15).
+pub const MAX_WRITE_COILS: usize = 1968;
+
+/// How to reach and drive one Modbus TCP endpoint.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// The device or gateway.
+    pub endpoint: SocketAddr,
+    /// Unit ids on this connection and their profiles.
+    pub units: BTreeMap<u8, Profile>,
+    /// Input polling interval.
+    pub poll_interval: Duration,
+    /// Consecutive polls a press must be seen on (at least 1).
+    pub debounce_polls: u32,
+    /// Timeout of every connect and request.
+    pub request_timeout: Duration,
+    /// First reconnect delay; doubled per failed attempt.
+    pub backoff_min: Duration,
+    /// Cap of the reconnect delay.
+    pub backoff_max: Duration,
+    /// Capacity of the command queue.
+    pub command_capacity: usize,
+    /// Capacity of the event queue.
+    pub event_capacity: usize,
+}
+
+impl DriverConfig {
+    /// Defaults fit for pick lights on a plant network.
+    #[must_use]
+    pub fn new(endpoint: SocketAddr, units: BTreeMap<u8, Profile>) -> Self {
+        Self {
+            endpoint,
+            units,
+            poll_interval: Duration::from_millis(20),
+            debounce_polls: 2,
+            request_timeout: Duration::from_millis(500),
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(5),
+            command_capacity: 256,
+            event_capacity: 256,
+        }
+    }
+}
+
+/// What the driver reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A debounced press (rising edge).
+    ButtonPressed {
+        /// Unit id.
+        unit: u8,
+        /// Position on the unit.
+        position: u16,
+    },
+    /// The connection is up (the desired state is being re-asserted).
+    Connected,
+    /// The connection is down; the task reconnects with backoff.
+    Disconnected {
+        /// Why (transport error, timeout, refused connect).
+        cause: String,
+    },
+    /// The device answered with a Modbus exception; the connection is kept.
+    Exception {
+        /// Unit id.
+        unit: u8,
+        /// The request that was refused, e.g. `write hr:0 x3`.
+        request: String,
+        /// The device's answer.
+        code: ExceptionCode,
+    },
+}
+
+/// Why [`Handle::set`] refused a command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetError {
+    /// No such unit on this connection.
+    #[error("unit {0} is not configured on this connection")]
+    UnknownUnit(u8),
+    /// The profile cannot show it.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The driver task has stopped.
+    #[error("the driver task has stopped")]
+    Stopped,
+}
+
+#[derive(Debug)]
+struct Command {
+    unit: u8,
+    position: u16,
+    state: LampState,
+}
+
+/// A cheap, cloneable handle to one driver task.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    units: Arc<BTreeMap<u8, Profile>>,
+}
+
+impl Handle {
+    /// Sets the desired state of one lamp. Checked against the profile before it is queued.
+    ///
+    /// # Errors
+    /// [`SetError`].
+    pub async fn set(&self, unit: u8, position: u16, state: LampState) -> Result<(), SetError> {
+        let profile = self.units.get(&unit).ok_or(SetError::UnknownUnit(unit))?;
+        profile.encode(position, &state)?;
+        self.commands
+            .send(Command {
+                unit,
+                position,
+                state,
+            })
+            .await
+            .map_err(|_| SetError::Stopped)
+    }
+}
+
+/// Starts the task owning the connection to `config.endpoint`. Must run inside a tokio runtime.
+#[must_use]
+pub fn spawn(config: DriverConfig) -> (Handle, mpsc::Receiver<Event>) {
+    let (commands, command_rx) = mpsc::channel(config.command_capacity.max(1));
+    let (events, event_rx) = mpsc::channel(config.event_capacity.max(1));
+    let units = Arc::new(config.units.clone());
+    let task = Task {
+        desired: BTreeMap::new(),
+        written: BTreeMap::new(),
+        debounce: BTreeMap::new(),
+        refused_reads: BTreeMap::new(),
+        units: Arc::clone(&units),
+        config,
+        commands: command_rx,
+        events,
+    };
+    tokio::spawn(task.run());
+    (Handle { commands, units }, event_rx)
+}
+
+/// Why a connection ended.
+enum Stop {
+    /// Every handle is gone: the task ends.
+    HandlesDropped,
+    /// Transport error or timeout: reconnect.
+    Transport(String),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Debounce {
+    seen: u32,
+    reported: bool,
+}
+
+struct Task {
+    config: DriverConfig,
+    units: Arc<BTreeMap<u8, Profile>>,
+    /// (unit, address) → value wanted on the device.
+    desired: BTreeMap<(u8, RegisterAddress), Value>,
+    /// (unit, address) → value last written on this connection. Cleared on disconnect.
+    written: BTreeMap<(u8, RegisterAddress), Value>,
+    debounce: BTreeMap<(u8, u16), Debounce>,
+    /// Units whose last button read was refused, with the code: a refused poll is reported
+    /// once, not on every poll.
+    refused_reads: BTreeMap<u8, ExceptionCode>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let mut backoff = self.config.backoff_min;
+        loop {
+            let connected = timeout(
+                self.config.request_timeout,
+                tcp::connect(self.config.endpoint),
+            )
+            .await;
+            let stop = match connected {
+                Ok(Ok(context)) => {
+                    backoff = self.config.backoff_min;
+                    self.emit(Event::Connected).await;
+                    self.serve(context).await
+                }
+                Ok(Err(error)) => Stop::Transport(format!("connect: {error}")),
+                Err(_) => Stop::Transport("connect: timed out".to_owned()),
+            };
+            let cause = match stop {
+                Stop::HandlesDropped => return,
+                Stop::Transport(cause) => cause,
+            };
+            self.written.clear();
+            self.debounce.clear();
+            self.refused_reads.clear();
+            self.emit(Event::Disconnected { cause }).await;
+            // Keep taking commands while waiting, so `set` does not stall on a dead device.
+            let deadline = Instant::now() + backoff;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => break,
+                    command = self.commands.recv() => match command {
+                        Some(command) => self.apply(&command),
+                        None => return,
+                    },
+                }
+            }
+            backoff = (backoff * 2).min(self.config.backoff_max);
+        }
+    }
+
+    async fn emit(&self, event: Event) {
+        // A dropped receiver only means nobody listens; the outputs still matter.
+        let _ = self.events.send(event).await;
+    }
+
+    fn apply(&mut self, command: &Command) {
+        let Some(profile) = self.units.get(&command.unit) else {
+            return;
+        };
+        // Checked by `Handle::set`.
+        if let Ok(writes) = profile.encode(command.position, &command.state) {
+            for (address, value) in writes {
+                self.desired.insert((command.unit, address), value);
+            }
+        }
+    }
+
+    async fn serve(&mut self, mut context: Context) -> Stop {
+        let mut poll = tokio::time::interval(self.config.poll_interval);
+        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            if let Err(cause) = self.flush(&mut context).await {
+                return Stop::Transport(cause);
+            }
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(command) => {
+                        self.apply(&command);
+                        // Take whatever else is queued so it goes out in the same batches.
+                        while let Ok(command) = self.commands.try_recv() {
+                            self.apply(&command);
+                        }
+                    }
+                    None => return Stop::HandlesDropped,
+                },
+                _ = poll.tick() => {
+                    if let Err(cause) = self.poll_inputs(&mut context).await {
+                        return Stop::Transport(cause);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the diff between desired and written state, in contiguous runs.
+    async fn flush(&mut self, context: &mut Context) -> Result<(), String> {
+        let pending: Vec<((u8, RegisterAddress), Value)> = self
+            .desired
+            .iter()
+            .filter(|(key, value)| self.written.get(key) != Some(value))
+            .map(|(key, value)| (*key, *value))
+            .collect();
+        for run in contiguous_runs(&pending) {
+            let (unit, start) = run[0].0;
+            context.set_slave(Slave(unit));
+            let request = format!("write {start} x{}", run.len());
+            let call = async {
+                match start.table {
+                    Table::Coil => {
+                        let bits: Vec<bool> = run
+                            .iter()
+                            .map(|(_, v)| matches!(v, Value::Bit(true)))
+                            .collect();
+                        context.write_multiple_coils(start.address, &bits).await
+                    }
+                    _ => {
+                        let words: Vec<u16> = run
+                            .iter()
+                            .map(|(_, v)| if let Value::Word(w) = v { *w } else { 0 })
+                            .collect();
+                        context
+                            .write_multiple_registers(start.address, &words)
+                            .await
+                    }
+                }
+            };
+            if let Err(code) = self.request(call).await? {
+                self.emit(Event::Exception {
+                    unit,
+                    request,
+                    code,
+                })
+                .await;
+            }
+            // After an exception the values count as written too: the device answered, and
+            // retrying every cycle would only repeat the answer. A reconnect or a new desired
+            // value tries again.
+            for (key, value) in run {
+                self.written.insert(*key, *value);
+            }
+        }
+        Ok(())
+    }
+
+    async fn request<T>(
+        &self,
+        call: impl Future<Output = tokio_modbus::Result<T>>,
+    ) -> Result<Result<T, ExceptionCode>, String> {
+        match timeout(self.config.request_timeout, call).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(format!("transport: {error}")),
+            Err(_) => Err("request timed out".to_owned()),
+        }
+    }
+
+    async fn poll_inputs(&mut self, context: &mut Context) -> Result<(), String> {
+        let units = Arc::clone(&self.units);
+        for (&unit, profile) in units.iter() {
+            let (start, count) = profile.button_span();
+            context.set_slave(Slave(unit));
+            let pressed: Result<Vec<bool>, ExceptionCode> = match start.table {
+                Table::Coil => {
+                    self.request(context.read_coils(start.address, count))
+                        .await?
+                }
+                Table::DiscreteInput => {
+                    self.request(context.read_discrete_inputs(start.address, count))
+                        .await?
+                }
+                Table::InputRegister => self
+                    .request(context.read_input_registers(start.address, count))
+                    .await?
+                    .map(|words| words.into_iter().map(|w| profile.word_pressed(w)).collect()),
+                Table::HoldingRegister => self
+                    .request(context.read_holding_registers(start.address, count))
+                    .await?
+                    .map(|words| words.into_iter().map(|w| profile.word_pressed(w)).collect()),
+            };
+            let pressed = match pressed {
+                Ok(pressed) => {
+                    self.refused_reads.remove(&unit);
+                    pressed
+                }
+                Err(code) => {
+                    if self.refused_reads.insert(unit, code) != Some(code) {
+                        let request = format!("read {start} x{count}");
+                        self.emit(Event::Exception {
+                            unit,
+                            request,
+                            code,
+                        })
+                        .await;
+                    }
+                    continue;
+                }
+            };
+            for position in 0..profile.positions {
+                let down = pressed
+                    .get(profile.button_index(position))
+                    .copied()
+                    .unwrap_or(false);
+                let state = self.debounce.entry((unit, position)).or_default();
+                if !down {
+                    *state = Debounce::default();
+                    continue;
+                }
+                state.seen = state.seen.saturating_add(1);
+                if !state.reported && state.seen >= self.config.debounce_polls.max(1) {
+                    state.reported = true;
+                    self.emit(Event::ButtonPressed { unit, position }).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits pending writes (sorted by unit, table, address) into runs one request can carry:
+/// same unit and table, consecutive addresses, at most the protocol's per-write limit.
+fn contiguous_runs(
+    pending: &[((u8, RegisterAddress), Value)],
+) -> Vec<&[((u8, RegisterAddress), Value)]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..=pending.len() {
+        let split = i == pending.len() || {
+            let ((unit, first), _) = pending[start];
+            let ((prev_unit, prev), _) = pending[i - 1];
+            let ((next_unit, next), _) = pending[i];
+            let limit = if first.table == Table::Coil {
+                MAX_WRITE_COILS
+            } else {
+                MAX_WRITE_REGISTERS
+            };
+            next_unit != unit
+                || prev_unit != unit
+                || next.table != first.table
+                || u32::from(next.address) != u32::from(prev.address) + 1
+                || i - start >= limit
+        };
+        if split {
+            runs.push(&pending[start..i]);
+            start = i;
+        }
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(unit: u8, table: Table, address: u16) -> (u8, RegisterAddress) {
+        (unit, RegisterAddress::new(table, address))
+    }
+
+    #[test]
+    fn runs_split_on_unit_table_gap_and_limit() {
+        let mut pending = Vec::new();
+        for a in 0..130 {
+            pending.push((key(1, Table::HoldingRegister, a), Value::Word(a)));
+        }
+        pending.push((key(1, Table::HoldingRegister, 200), Value::Word(0)));
+        pending.push((key(2, Table::HoldingRegister, 201), Value::Word(0)));
+        pending.push((key(2, Table::Coil, 0), Value::Bit(true)));
+        pending.sort_by_key(|(k, _)| *k);
+        let lengths: Vec<usize> = contiguous_runs(&pending).iter().map(|r| r.len()).collect();
+        assert_eq!(lengths, vec![123, 7, 1, 1, 1]);
+    }
+
+    #[test]
+    fn coil_runs_respect_the_coil_limit() {
+        let pending: Vec<_> = (0..2000)
+            .map(|a| (key(1, Table::Coil, a), Value::Bit(false)))
+            .collect();
+        let lengths: Vec<usize> = contiguous_runs(&pending).iter().map(|r| r.len()).collect();
+        assert_eq!(lengths, vec![1968, 32]);
+    }
+}
