@@ -64,22 +64,19 @@ fn red_12() -> LampState {
     }
 }
 
+fn green() -> LampState {
+    LampState::On {
+        colour: LampColour::Green,
+        digits: None,
+        blink: false,
+    }
+}
+
 #[tokio::test]
 async fn lights_land_in_the_simulator_registers() {
     let (sim, handle, _events) = start(&[1, 2]).await;
     handle.set(1, 3, red_12()).await.unwrap();
-    handle
-        .set(
-            2,
-            0,
-            LampState::On {
-                colour: LampColour::Green,
-                digits: None,
-                blink: false,
-            },
-        )
-        .await
-        .unwrap();
+    handle.set(2, 0, green()).await.unwrap();
     wait_until(|| {
         sim.lamp(1, 3)
             == Some(Lamp {
@@ -102,18 +99,7 @@ async fn lights_land_in_the_simulator_registers() {
     wait_until(|| sim.lamp(1, 3) == Some(Lamp::default())).await;
     // Only diffs are written: setting the same state again writes nothing.
     let before = sim.lamp_log().len();
-    handle
-        .set(
-            2,
-            0,
-            LampState::On {
-                colour: LampColour::Green,
-                digits: None,
-                blink: false,
-            },
-        )
-        .await
-        .unwrap();
+    handle.set(2, 0, green()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(sim.lamp_log().len(), before);
 }
