@@ -1,0 +1,16 @@
+//! OPC UA broadcast sources: a line server's broadcast, read in the plant's own node layout,
+//! into the journal.
+//!
+//! - [`config`]: what the file says — endpoint, security, user, NodeIds, layout.
+//! - [`decode`]: OPC UA values to record fields, whatever types the PLC uses.
+//! - `connection`: one session, opened fresh after every loss (see there why).
+//! - [`source`]: the task — handshake and FIFO layouts, acknowledgement after durability,
+//!   catch-up after reconnect, conditions for alarms.
+pub mod config;
+mod connection;
+pub mod decode;
+pub mod source;
+
+pub use config::SourceConfig;
+pub use connection::LinkError;
+pub use source::{InputSink, SinkError, SourceHandle, SourceStatus, spawn};
