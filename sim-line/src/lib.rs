@@ -6,5 +6,8 @@
 //!   stops and faults — planned deterministically from a seed against the plant configuration.
 //! - [`modbus`]: a Modbus TCP server behaving like pick-light modules (shared state, several
 //!   unit ids, stop/restart on the same port, a log of every lamp write).
+//! - [`opcua`]: an OPC UA server broadcasting vehicles like a line's PLC (handshake or FIFO
+//!   layout, secure endpoint, dropped sessions, stop/restart on the same port).
 pub mod modbus;
+pub mod opcua;
 pub mod scenario;
