@@ -1,3 +1,4 @@
+pub mod bridge;
 pub mod config;
 pub mod http;
 pub mod runtime;

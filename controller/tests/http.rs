@@ -35,7 +35,7 @@ async fn status_shows_the_plant_as_of_the_last_commit() {
         .await
         .unwrap();
     let (handle, task) = writer::spawn(journaled, 64);
-    let app = takt::http::app(handle.clone());
+    let app = takt::http::app(handle.clone(), Default::default());
 
     let (code, body) = get(&app, "/status").await;
     assert_eq!(code, StatusCode::OK);

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use takt::bridge::Bridge;
 use takt::runtime::{Journaled, writer};
 use takt::store::Store;
 
@@ -18,7 +19,7 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
     let store = Store::open(&url)
         .await
         .with_context(|| format!("opening the store at {url}"))?;
-    let plant = Arc::new(cfg.plant);
+    let plant = Arc::new(cfg.plant.clone());
     let started = std::time::Instant::now();
     let (journaled, stats) = Journaled::open(plant.clone(), store, cfg.controller.snapshot_every)
         .await
@@ -38,6 +39,9 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
         }
     }
     let (handle, task) = writer::spawn(journaled, cfg.controller.batch_max);
+    let bridge = Bridge::start(&cfg, handle.clone())
+        .await
+        .context("starting the plant connections")?;
     let http_addr = super::http_addr(&cfg.controller);
     let listener = tokio::net::TcpListener::bind(&http_addr)
         .await
@@ -46,7 +50,7 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(takt::http::serve(
         listener,
-        takt::http::app(handle.clone()),
+        takt::http::app(handle.clone(), bridge.health()),
         async {
             let _ = http_stopped.await;
         },
@@ -58,7 +62,8 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
         "controller running; Ctrl-C or SIGTERM stops it"
     );
     stop.await;
-    tracing::info!("stopping: finishing HTTP requests and the journal");
+    tracing::info!("stopping: closing plant connections, HTTP requests and the journal");
+    bridge.stop().await;
     let _ = stop_http.send(());
     http.await.context("HTTP task")?.context("serving HTTP")?;
     drop(handle);

@@ -12,6 +12,7 @@
 //! ranges, whose paths the [`locate`] module turns back into lines.
 
 mod locate;
+pub mod plant_io;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -39,6 +40,8 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "families",
     "stations",
     "controller",
+    "sources",
+    "devices",
 ];
 
 /// A loaded, validated configuration.
@@ -46,6 +49,10 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 pub struct Config {
     pub plant: ConfigIndex,
     pub controller: ControllerSettings,
+    /// OPC UA broadcast sources (none: the controller takes broadcasts only from its API).
+    pub sources: Vec<takt_plc_bridge::opcua::SourceConfig>,
+    /// Modbus TCP light modules.
+    pub devices: Vec<plant_io::DeviceConfig>,
     /// The file it was read from, for messages and reloads.
     pub path: PathBuf,
 }
@@ -147,6 +154,9 @@ pub fn parse(path_for_messages: &Path, text: &str) -> Result<Config, ConfigError
         .map(|file| file.controller)
         .map_err(|e| errors.push(e))
         .ok();
+    let io = deserialize::<plant_io::PlantIoFile>(text, &locator, &error)
+        .map_err(|e| errors.push(e))
+        .ok();
 
     let mut issues: Vec<ConfigIssue> = Vec::new();
     if let Some(plant) = &plant {
@@ -155,6 +165,10 @@ pub fn parse(path_for_messages: &Path, text: &str) -> Result<Config, ConfigError
     if let Some(controller) = &controller {
         issues.extend(controller.validate());
     }
+    if let (Some(io), Some(plant)) = (&io, &plant) {
+        let dir = path_for_messages.parent().unwrap_or(Path::new("."));
+        issues.extend(io.validate(plant, dir));
+    }
     errors.extend(
         issues
             .into_iter()
@@ -162,13 +176,15 @@ pub fn parse(path_for_messages: &Path, text: &str) -> Result<Config, ConfigError
     );
 
     if errors.is_empty()
-        && let (Some(plant), Some(controller)) = (plant, controller)
+        && let (Some(plant), Some(controller), Some(io)) = (plant, controller, io)
     {
         match plant.index() {
             Ok(plant) => {
                 return Ok(Config {
                     plant,
                     controller,
+                    sources: io.sources,
+                    devices: io.devices,
                     path: path_for_messages.to_owned(),
                 });
             }

@@ -469,3 +469,81 @@ fn database_url_selects_the_backend() {
         assert_eq!(settings.database(), expected, "{url}");
     }
 }
+
+/// Plant I/O appended to BASE; its line `k` (0-based) is file line `io_line(k)`.
+const IO_OK: &str = r#"[[sources]]
+line = "A1"
+point = "B1"
+endpoint = "opc.tcp://127.0.0.1:4840/"
+namespace_uri = "urn:takt:sim-line"
+[sources.layout]
+kind = "handshake"
+counter = "s=A1.B1.Counter"
+ack = "s=A1.B1.Ack"
+record = { seq = "s=A1.B1.Seq", vin = "s=A1.B1.Vin", model = "s=A1.B1.Model", options = "s=A1.B1.Options" }
+
+[[devices]]
+id = "PTL-1"
+endpoint = "127.0.0.1:1502"
+units = [{ unit = 1, profile = "sim-line", station = "PS1", first_bin_position = 0, first_slot_position = 4 }]
+"#;
+
+fn with_io(io: &str) -> String {
+    format!("{BASE}{io}")
+}
+
+fn io_line(k: usize) -> usize {
+    BASE.lines().count() + 1 + k
+}
+
+#[test]
+fn sources_and_devices_load_and_map_every_lamp() {
+    let config = parse(Path::new("plant.toml"), &with_io(IO_OK)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.sources.len(), 1);
+    let lamps = super::plant_io::LampMap::build(&config.devices, &config.plant.config);
+    use takt_core::model::LightTarget;
+    let lamp = |target| lamps.lamp("PS1", &target).map(|l| l.position);
+    assert_eq!(lamp(LightTarget::Bin("B02".into())), Some(1));
+    assert_eq!(lamp(LightTarget::Slot(1)), Some(4));
+    assert_eq!(lamp(LightTarget::Slot(8)), Some(11));
+    assert_eq!(lamp(LightTarget::Slot(9)), None, "the rack has 8 slots");
+}
+
+#[test]
+fn bad_sources_and_devices_name_line_and_field() {
+    let io = IO_OK
+        .replace("point = \"B1\"", "point = \"B9\"")
+        .replace("counter = \"s=A1.B1.Counter\"", "counter = \"Counter\"")
+        .replace("endpoint = \"127.0.0.1:1502\"", "endpoint = \"plc-7\"")
+        .replace("profile = \"sim-line\", station = \"PS1\", first_bin_position = 0, first_slot_position = 4", "profile = \"sim-line\", station = \"PS1\", first_bin_position = 0, first_slot_position = 12");
+    let errors = parse(Path::new("plant.toml"), &with_io(&io))
+        .expect_err("refused")
+        .errors;
+    let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (io_line(2), "sources[0].point"),
+            (io_line(7), "sources[0].layout.counter"),
+            (io_line(13), "devices[0].endpoint"),
+            (io_line(14), "devices[0].units[0].station"),
+        ],
+        "{errors:#?}"
+    );
+    assert!(errors[0].message.contains("no broadcast point `B9`"));
+    assert!(
+        errors[3].message.contains("profile `sim-line` has 0..16"),
+        "{}",
+        errors[3]
+    );
+
+    let unknown = IO_OK.replace("kind = \"handshake\"", "kind = \"handshake\"\nspeed = 3");
+    let errors = parse(Path::new("plant.toml"), &with_io(&unknown))
+        .expect_err("refused")
+        .errors;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].field.starts_with("sources[0].layout"),
+        "{errors:#?}"
+    );
+}

@@ -1,0 +1,140 @@
+//! The controller's side of plc-bridge: starts the configured OPC UA sources and Modbus
+//! drivers and wires them to the journal.
+//!
+//! Every input from the plant goes through the journal before anything acts on it:
+//! - broadcasts, line state and source conditions: the source waits for durability (and only
+//!   then acknowledges to the PLC) — [`JournalSink`];
+//! - button presses and device health: journaled as `Press` / `Condition` inputs — [`devices`];
+//! - device intents and backfill requests come out of the writer *after* their commit and are
+//!   turned into lamp states and source requests — [`lights`].
+
+mod devices;
+pub mod health;
+mod lights;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use takt_core::Input;
+use takt_plc_bridge::modbus::driver::{self, DriverConfig};
+use takt_plc_bridge::opcua::{self, InputSink, SinkError, SourceHandle};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::config::plant_io::{LampMap, resolve_profile};
+use crate::runtime::writer::Handle;
+use health::Health;
+
+/// Hands inputs to the journal writer and resolves once they are durable.
+#[derive(Debug, Clone)]
+pub struct JournalSink(pub Handle);
+
+impl InputSink for JournalSink {
+    async fn deliver(&self, input: Input) -> Result<(), SinkError> {
+        let pending = self
+            .0
+            .enqueue(input)
+            .await
+            .map_err(|e| SinkError(e.to_string()))?;
+        pending
+            .durable()
+            .await
+            .map(|_| ())
+            .map_err(|e| SinkError(e.to_string()))
+    }
+}
+
+/// The running sources and drivers.
+#[derive(Debug)]
+pub struct Bridge {
+    sources: Arc<BTreeMap<(String, String), SourceHandle>>,
+    tasks: Vec<JoinHandle<()>>,
+    health: Arc<Health>,
+}
+
+impl Bridge {
+    /// Starts everything the configuration names. Returns once started, not once connected:
+    /// devices and servers that are down are retried in the background and show as alarms.
+    pub async fn start(cfg: &Config, writer: Handle) -> anyhow::Result<Self> {
+        let health = Arc::new(Health::default());
+        let sink = Arc::new(JournalSink(writer.clone()));
+        let mut sources = BTreeMap::new();
+        for source in &cfg.sources {
+            let key = (source.line.clone(), source.point.clone());
+            let handle = opcua::spawn(source.clone(), sink.clone())
+                .with_context(|| format!("OPC UA source {}/{}", source.line, source.point))?;
+            health.add_source(
+                format!("{}/{}", key.0, key.1),
+                &source.endpoint,
+                handle.watch(),
+            );
+            sources.insert(key, handle);
+        }
+        let sources = Arc::new(sources);
+        let lamps = Arc::new(LampMap::build(&cfg.devices, &cfg.plant.config));
+        let config_dir = cfg.path.parent().unwrap_or(Path::new("."));
+        let mut drivers = BTreeMap::new();
+        let mut tasks = Vec::new();
+        for device in &cfg.devices {
+            let endpoint: SocketAddr = device
+                .endpoint
+                .parse()
+                .with_context(|| format!("device {} endpoint", device.id))?;
+            let mut units = BTreeMap::new();
+            for unit in &device.units {
+                let profile = resolve_profile(&unit.profile, config_dir)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("device {} unit {}", device.id, unit.unit))?;
+                units.insert(unit.unit, profile);
+            }
+            let mut config = DriverConfig::new(endpoint, units);
+            config.poll_interval = Duration::from_millis(device.poll_ms);
+            config.debounce_polls = device.debounce_polls;
+            config.request_timeout = Duration::from_millis(device.request_timeout_ms);
+            let (driver, events) = driver::spawn(config);
+            health.add_device(&device.id, &device.endpoint);
+            tasks.push(tokio::spawn(devices::forward_events(
+                device.id.clone(),
+                events,
+                writer.clone(),
+                lamps.clone(),
+                health.clone(),
+            )));
+            drivers.insert(device.id.clone(), driver);
+        }
+        let router = lights::Router {
+            lamps,
+            drivers,
+            sources: sources.clone(),
+        };
+        // Subscribed before the lights are asked for, so no intent falls in between.
+        let actions = writer.subscribe();
+        tasks.push(tokio::spawn(router.run(actions, writer.clone())));
+        lights::relight_all(&writer, &cfg.devices).await;
+        Ok(Self {
+            sources,
+            tasks,
+            health,
+        })
+    }
+
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
+    }
+
+    /// Stops sources (closing their sessions) and drivers.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Ok(sources) = Arc::try_unwrap(self.sources) {
+            for (_, source) in sources {
+                source.stop().await;
+            }
+        }
+    }
+}

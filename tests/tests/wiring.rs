@@ -1,0 +1,191 @@
+//! The controller wired to a plant over real sockets: sim-line's OPC UA line server feeds
+//! broadcasts, sim-line's Modbus modules show the lights and take the presses, SQLite keeps the
+//! journal. Broadcast → journal → core → pick light; confirm press → journal → put light;
+//! a wrong press → red light and an alarm.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use takt::bridge::Bridge;
+use takt::runtime::{Journaled, writer};
+use takt::store::Store;
+use takt_core::model::{TaskKind, TaskStatus};
+use takt_sim_line::modbus::{SimModbus, SimModbusConfig};
+use takt_sim_line::opcua::{SimOpcUa, SimOpcUaConfig};
+use takt_sim_line::scenario::{Event, Scenario};
+
+const WAIT: Duration = Duration::from_secs(20);
+/// sim-line profile colour codes.
+const GREEN: u16 = 1;
+const BLUE: u16 = 2;
+const RED: u16 = 3;
+
+fn example() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/example.toml");
+    std::fs::read_to_string(path).expect("example config")
+}
+
+/// Polls `check` every 10 ms until it gives a value, at most `WAIT`.
+async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let line = SimOpcUa::bind(
+        SimOpcUaConfig::new("A1", &["B1", "B2"], dir.path().join("sim-pki")),
+        "127.0.0.1:0".parse().expect("address"),
+    )
+    .await
+    .expect("line server");
+    let modules = SimModbus::bind_with(
+        "127.0.0.1:0",
+        SimModbusConfig {
+            units: vec![1],
+            positions: 16,
+        },
+    )
+    .await
+    .expect("light modules");
+
+    // PS-DOORS: bins D01..D06 at positions 0..5, rack slots 1..8 at 8..15 on unit 1.
+    let io = format!(
+        r#"
+[[sources]]
+line = "A1"
+point = "B1"
+endpoint = "{url}"
+namespace_uri = "urn:takt:sim-line"
+publishing_interval_ms = 10
+pki_dir = "{pki}"
+line_state = {{ running = "s=A1.Running", stop_reason = "s=A1.StopReason" }}
+[sources.layout]
+kind = "handshake"
+counter = "s=A1.B1.Counter"
+ack = "s=A1.B1.Ack"
+no_handshake = "s=A1.B1.NoHandshake"
+record = {{ seq = "s=A1.B1.Seq", vin = "s=A1.B1.Vin", body = "s=A1.B1.Body", model = "s=A1.B1.Model", options = "s=A1.B1.Options" }}
+
+[[devices]]
+id = "PTL-DOORS"
+endpoint = "{modbus}"
+poll_ms = 10
+units = [{{ unit = 1, profile = "sim-line", station = "PS-DOORS", first_bin_position = 0, first_slot_position = 8 }}]
+"#,
+        url = line.endpoint_url(),
+        pki = dir.path().join("takt-pki").display(),
+        modbus = modules.local_addr(),
+    );
+    let cfg = takt::config::parse(
+        &dir.path().join("plant.toml"),
+        &format!("{}{io}", example()),
+    )
+    .expect("configuration");
+    let plant = Arc::new(cfg.plant.clone());
+    let records: Vec<_> = Scenario::parse("seed = 7\nvehicles = 3\nstart_seq = 500\n")
+        .expect("scenario")
+        .plan(&plant.config)
+        .expect("plan")
+        .into_iter()
+        .filter_map(|step| match step.event {
+            Event::Broadcast { point, record, .. } if point == "B1" => Some(record),
+            _ => None,
+        })
+        .collect();
+
+    let store = Store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("takt.db").display()
+    ))
+    .await
+    .expect("store");
+    let (journaled, _) = Journaled::open(plant.clone(), store, 1000)
+        .await
+        .expect("journal");
+    let (handle, writer_task) = writer::spawn(journaled, 256);
+    let bridge = Bridge::start(&cfg, handle.clone()).await.expect("bridge");
+
+    line.broadcast("B1", records[0].clone());
+    let station = plant
+        .config
+        .stations
+        .iter()
+        .find(|s| s.id == "PS-DOORS")
+        .expect("station");
+    let pick = eventually("a pick task at PS-DOORS", || {
+        handle
+            .status()
+            .open_tasks
+            .iter()
+            .find(|t| t.station == "PS-DOORS" && t.status == TaskStatus::Open)
+            .cloned()
+    })
+    .await;
+    let TaskKind::Pick { bin } = &pick.kind else {
+        panic!("first task is a pick: {pick:?}");
+    };
+    let position = station.bins.iter().position(|b| &b.id == bin).expect("bin") as u16;
+    eventually("the pick light", || {
+        (modules.lamp(1, position).map(|l| l.colour) == Some(GREEN)).then_some(())
+    })
+    .await;
+    assert!(
+        line.acked("B1").is_some(),
+        "the PLC got its acknowledgement"
+    );
+
+    // A press on another bin: wrong pick, red light, alarm; the task stays.
+    let wrong = (position + 1) % station.bins.len() as u16;
+    modules.press(1, wrong, Duration::from_millis(60)).await;
+    eventually("the wrong-pick alarm", || {
+        handle
+            .status()
+            .alarms
+            .iter()
+            .any(|a| a.key.kind.name() == "wrong_pick")
+            .then_some(())
+    })
+    .await;
+    eventually("the red light", || {
+        (modules.lamp(1, wrong).map(|l| l.colour) == Some(RED)).then_some(())
+    })
+    .await;
+
+    // The right press: the pick light goes out and the rack slot lights for the put.
+    modules.press(1, position, Duration::from_millis(60)).await;
+    let put = eventually("the put task", || {
+        handle
+            .status()
+            .open_tasks
+            .iter()
+            .find(|t| t.station == "PS-DOORS" && matches!(t.kind, TaskKind::Put { .. }))
+            .cloned()
+    })
+    .await;
+    let TaskKind::Put { slot, .. } = put.kind else {
+        unreachable!("matched a put")
+    };
+    let slot_position = 8 + slot as u16 - 1;
+    eventually("the put light", || {
+        (modules.lamp(1, slot_position).map(|l| l.colour) == Some(BLUE)
+            && modules.lamp(1, position).map(|l| l.colour) == Some(0))
+        .then_some(())
+    })
+    .await;
+
+    let connections = bridge.health().snapshot();
+    assert!(connections["A1/B1"].connected, "{connections:?}");
+    assert!(connections["PTL-DOORS"].connected, "{connections:?}");
+    bridge.stop().await;
+    drop(handle);
+    let journaled = writer_task.await.expect("writer");
+    journaled.store().close().await;
+}
