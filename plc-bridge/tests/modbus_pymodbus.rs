@@ -4,11 +4,13 @@
 //! the test skips, except under `CI=true`, where it fails.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::{repo_root, venv_python};
 use takt_core::config::LampColour;
 use takt_plc_bridge::modbus::driver::{self, DriverConfig, Event};
 use takt_plc_bridge::modbus::profile::{LampState, Profile};
@@ -25,25 +27,11 @@ impl Drop for Server {
     }
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 #[tokio::test]
 async fn drives_a_pymodbus_server_with_its_own_register_map() {
-    let python = repo_root().join(".venv/bin/python");
-    if !python.exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{} missing: run scripts/python-env",
-            python.display()
-        );
-        eprintln!(
-            "skipping: {} missing (run scripts/python-env)",
-            python.display()
-        );
+    let Some(python) = venv_python() else {
         return;
-    }
+    };
     // A free port: bind, read, release. The driver retries until the server listens.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -6,23 +6,18 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Recorder, broadcasts, conditions, vin};
+use support::{Recorder, broadcasts, conditions, repo_root, venv_python, vin};
 use takt_core::Input;
 use takt_plc_bridge::opcua::{self, SourceConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The Python PLC, its command pipe and its event lines; killed when dropped.
 struct Plc {
@@ -34,19 +29,7 @@ struct Plc {
 
 impl Plc {
     async fn start(layout: &str) -> Option<Self> {
-        let python = repo_root().join(".venv/bin/python");
-        if !python.exists() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{} missing: run scripts/python-env",
-                python.display()
-            );
-            eprintln!(
-                "skipping: {} missing (run scripts/python-env)",
-                python.display()
-            );
-            return None;
-        }
+        let python = venv_python()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()

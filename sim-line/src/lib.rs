@@ -11,3 +11,11 @@
 pub mod modbus;
 pub mod opcua;
 pub mod scenario;
+
+/// Locks a simulator's shared state. A panic while it was held leaves plain values behind,
+/// still usable, so poisoning is ignored.
+fn lock<T>(state: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

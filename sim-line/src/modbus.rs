@@ -11,11 +11,12 @@
 //! Unknown unit → exception 0x0B (gateway target device failed to respond); an address outside
 //! the map → 0x02 (illegal data address); an unsupported function → 0x01.
 
+use crate::lock;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::{Ready, ready};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -84,13 +85,6 @@ struct State {
 }
 
 type Shared = Arc<Mutex<State>>;
-
-fn lock(state: &Shared) -> MutexGuard<'_, State> {
-    // A panic while holding the lock leaves plain register values: still usable.
-    state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// The running simulator. Dropping it stops serving.
 #[derive(Debug)]

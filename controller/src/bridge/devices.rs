@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::health::Health;
 use crate::config::plant_io::{Lamp, LampMap};
-use crate::runtime::writer::Handle;
+use crate::runtime::writer::{Handle, SubmitError};
 
 pub(super) async fn forward_events(
     device: String,
@@ -57,13 +57,10 @@ pub(super) async fn forward_events(
             }
         };
         // Waits for the commit: presses are taken in order, each durable before the next.
-        match writer.enqueue(input).await {
-            Ok(pending) => {
-                if let Err(e) = pending.durable().await {
-                    tracing::error!(%device, "journal refused a device input: {e}");
-                }
-            }
-            Err(_) => return,
+        match writer.submit(input).await {
+            Ok(_) => {}
+            Err(SubmitError::Closed) => return,
+            Err(e) => tracing::error!(%device, "journal refused a device input: {e}"),
         }
     }
 }

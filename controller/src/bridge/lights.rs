@@ -10,7 +10,7 @@ use takt_plc_bridge::modbus::profile::LampState;
 use takt_plc_bridge::opcua::SourceHandle;
 use tokio::sync::broadcast;
 
-use crate::config::plant_io::{DeviceConfig, Lamp, LampMap};
+use crate::config::plant_io::{Lamp, LampMap};
 use crate::runtime::writer::Handle;
 
 pub(super) struct Router {
@@ -28,9 +28,7 @@ impl Router {
                     // Some intents are gone; the core still knows what every station should
                     // show, so ask it to light every station again (journaled, like any input).
                     tracing::error!(missed, "light router fell behind; relighting every station");
-                    for station in self.lamps.stations() {
-                        let _ = writer.enqueue(Input::ResetStation { station }).await;
-                    }
+                    relight(&writer, &self.lamps).await;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }
@@ -89,19 +87,10 @@ impl Router {
     }
 }
 
-/// At start the drivers know nothing: ask the core to light every station's current task.
-pub(super) async fn relight_all(writer: &Handle, devices: &[DeviceConfig]) {
-    let mut stations: Vec<&str> = devices
-        .iter()
-        .flat_map(|d| d.units.iter().map(|u| u.station.as_str()))
-        .collect();
-    stations.sort_unstable();
-    stations.dedup();
-    for station in stations {
-        let _ = writer
-            .enqueue(Input::ResetStation {
-                station: station.to_owned(),
-            })
-            .await;
+/// Asks the core to light every station's current task again (journaled, like any input):
+/// at start, when the drivers know nothing, and after the router missed intents.
+pub(super) async fn relight(writer: &Handle, lamps: &LampMap) {
+    for station in lamps.stations() {
+        let _ = writer.enqueue(Input::ResetStation { station }).await;
     }
 }

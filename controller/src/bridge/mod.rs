@@ -35,13 +35,8 @@ pub struct JournalSink(pub Handle);
 
 impl InputSink for JournalSink {
     async fn deliver(&self, input: Input) -> Result<(), SinkError> {
-        let pending = self
-            .0
-            .enqueue(input)
-            .await
-            .map_err(|e| SinkError(e.to_string()))?;
-        pending
-            .durable()
+        self.0
+            .submit(input)
             .await
             .map(|_| ())
             .map_err(|e| SinkError(e.to_string()))
@@ -107,14 +102,14 @@ impl Bridge {
             drivers.insert(device.id.clone(), driver);
         }
         let router = lights::Router {
-            lamps,
+            lamps: lamps.clone(),
             drivers,
             sources: sources.clone(),
         };
         // Subscribed before the lights are asked for, so no intent falls in between.
         let actions = writer.subscribe();
         tasks.push(tokio::spawn(router.run(actions, writer.clone())));
-        lights::relight_all(&writer, &cfg.devices).await;
+        lights::relight(&writer, &lamps).await;
         Ok(Self {
             sources,
             tasks,
@@ -128,8 +123,10 @@ impl Bridge {
 
     /// Stops sources (closing their sessions) and drivers.
     pub async fn stop(self) {
-        for task in &self.tasks {
+        // Awaited so the router's share of the sources is dropped before they are unwrapped.
+        for task in self.tasks {
             task.abort();
+            let _ = task.await;
         }
         if let Ok(sources) = Arc::try_unwrap(self.sources) {
             for (_, source) in sources {

@@ -273,9 +273,9 @@ impl<S: InputSink> Source<S> {
             let ended = match connection::open(&mut client, &self.cfg).await {
                 Ok(mut link) => {
                     backoff = BACKOFF_MIN;
-                    let ended = self.serve(&mut link, &mut commands).await;
+                    let served = self.serve(&mut link, &mut commands).await;
                     link.close().await;
-                    ended
+                    served.err().unwrap_or(Ended::Stopped)
                 }
                 Err(e) => Ended::Failed(e),
             };
@@ -291,14 +291,8 @@ impl<S: InputSink> Source<S> {
         }
     }
 
-    async fn serve(&mut self, link: &mut Link, commands: &mut mpsc::Receiver<(u32, u32)>) -> Ended {
-        match self.serve_inner(link, commands).await {
-            Ok(()) => Ended::Stopped,
-            Err(e) => e,
-        }
-    }
-
-    async fn serve_inner(
+    /// One connected spell: `Ok` when the handle went away, the cause when the link failed.
+    async fn serve(
         &mut self,
         link: &mut Link,
         commands: &mut mpsc::Receiver<(u32, u32)>,

@@ -2,6 +2,7 @@
 //! be held shut, to show the source waits for durability before acknowledging.
 #![allow(dead_code, unreachable_pub)]
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -103,6 +104,29 @@ pub fn conditions(inputs: &[Input]) -> Vec<(&'static str, bool)> {
             _ => None,
         })
         .collect()
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The project venv's Python with the interop peers (`scripts/python-env`). Missing: `None`,
+/// and the test skips — except under `CI=true`, where the peers must run.
+pub fn venv_python() -> Option<PathBuf> {
+    let python = repo_root().join(".venv/bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} missing: run scripts/python-env",
+        python.display()
+    );
+    eprintln!(
+        "skipping: {} missing (run scripts/python-env)",
+        python.display()
+    );
+    None
 }
 
 /// A VIN for test record `n` (legal alphabet, no check digit).

@@ -14,11 +14,12 @@
 mod nodes;
 mod plc;
 
+use crate::lock;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use opcua::crypto::SecurityPolicy;
@@ -144,13 +145,6 @@ struct Inner {
 }
 
 type Shared = Arc<Mutex<Inner>>;
-
-fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
-    // A panic while holding the lock leaves plain values: still usable.
-    shared
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 impl Inner {
     /// Writes `writes` in order, in one address-space lock so a reader never sees half a
