@@ -78,7 +78,7 @@ async fn lights_land_in_the_simulator_registers() {
     handle.set(1, 3, red_12()).await.unwrap();
     handle.set(2, 0, green()).await.unwrap();
     wait_until(|| {
-        sim.lamp(1, 3)
+        sim.panel().lamp(1, 3)
             == Some(Lamp {
                 colour: 3,
                 digits: 12,
@@ -87,7 +87,7 @@ async fn lights_land_in_the_simulator_registers() {
     })
     .await;
     wait_until(|| {
-        sim.lamp(2, 0)
+        sim.panel().lamp(2, 0)
             == Some(Lamp {
                 colour: 1,
                 digits: 0,
@@ -96,12 +96,12 @@ async fn lights_land_in_the_simulator_registers() {
     })
     .await;
     handle.set(1, 3, LampState::Off).await.unwrap();
-    wait_until(|| sim.lamp(1, 3) == Some(Lamp::default())).await;
+    wait_until(|| sim.panel().lamp(1, 3) == Some(Lamp::default())).await;
     // Only diffs are written: setting the same state again writes nothing.
-    let before = sim.lamp_log().len();
+    let before = sim.panel().lamp_log().len();
     handle.set(2, 0, green()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(sim.lamp_log().len(), before);
+    assert_eq!(sim.panel().lamp_log().len(), before);
 }
 
 #[tokio::test]
@@ -113,10 +113,10 @@ async fn reconnects_and_reasserts_within_one_second_after_a_device_restart() {
         digits: 12,
         blink: 1,
     });
-    wait_until(|| sim.lamp(1, 5) == lit).await;
+    wait_until(|| sim.panel().lamp(1, 5) == lit).await;
 
     sim.stop().await;
-    sim.power_cycle_lamps();
+    sim.panel().power_cycle_lamps();
     match next_event(&mut events).await {
         Event::Disconnected { cause } => assert!(!cause.is_empty()),
         other => panic!("expected a disconnect, got {other:?}"),
@@ -124,7 +124,7 @@ async fn reconnects_and_reasserts_within_one_second_after_a_device_restart() {
     // Let a few reconnect attempts fail so the backoff is exercised.
     tokio::time::sleep(Duration::from_millis(150)).await;
     sim.restart().await.unwrap();
-    let took = wait_until(|| sim.lamp(1, 5) == lit).await;
+    let took = wait_until(|| sim.panel().lamp(1, 5) == lit).await;
     assert!(took < Duration::from_secs(1), "re-asserted after {took:?}");
     // Disconnected events for failed reconnects, then Connected.
     loop {
@@ -140,8 +140,8 @@ async fn reconnects_and_reasserts_within_one_second_after_a_device_restart() {
 async fn a_press_is_one_event_and_a_glitch_is_none() {
     let (sim, _handle, mut events) = start(&[1]).await;
     // A glitch shorter than one poll interval is seen by at most one poll (debounce needs 3).
-    sim.press(1, 2, Duration::from_millis(3)).await;
-    sim.press(1, 7, Duration::from_millis(150)).await;
+    sim.panel().press(1, 2, Duration::from_millis(3)).await;
+    sim.panel().press(1, 7, Duration::from_millis(150)).await;
     assert_eq!(
         next_event(&mut events).await,
         Event::ButtonPressed {
@@ -175,7 +175,7 @@ async fn an_exception_is_reported_and_the_connection_kept() {
     // Unit 1 on the same connection still works.
     handle.set(1, 0, red_12()).await.unwrap();
     wait_until(|| {
-        sim.lamp(1, 0)
+        sim.panel().lamp(1, 0)
             == Some(Lamp {
                 colour: 3,
                 digits: 12,

@@ -8,6 +8,8 @@
 //!
 //! The state is shared across connections and survives [`SimModbus::stop`] /
 //! [`SimModbus::restart`], like a module whose network link drops while its lamps stay lit.
+//! Its physical front — lamps and buttons — is a [`Panel`], which simulated operators and
+//! tests hold while the server is restarted under them.
 //! Unknown unit → exception 0x0B (gateway target device failed to respond); an address outside
 //! the map → 0x02 (illegal data address); an unsupported function → 0x01.
 
@@ -20,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
@@ -29,6 +31,8 @@ use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 pub const REGISTERS_PER_POSITION: u16 = 4;
 /// Lamp-write log entries kept; the oldest go first (memory stays bounded on long runs).
 pub const LOG_CAPACITY: usize = 65_536;
+/// Lamp writes a slow [`Panel::subscribe`]r may fall behind by before it misses some.
+const EVENT_CAPACITY: usize = 4096;
 
 /// What one lamp shows, as raw register values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -82,14 +86,22 @@ struct Module {
 struct State {
     modules: BTreeMap<u8, Module>,
     log: VecDeque<LampWrite>,
+    events: broadcast::Sender<LampWrite>,
 }
 
 type Shared = Arc<Mutex<State>>;
 
+/// The modules' lamps and buttons, as an operator sees them; cheap to clone, and unaffected
+/// by the server being stopped or restarted.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    state: Shared,
+}
+
 /// The running simulator. Dropping it stops serving.
 #[derive(Debug)]
 pub struct SimModbus {
-    state: Shared,
+    panel: Panel,
     local_addr: SocketAddr,
     running: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
@@ -126,11 +138,12 @@ impl SimModbus {
         let state = Arc::new(Mutex::new(State {
             modules,
             log: VecDeque::new(),
+            events: broadcast::channel(EVENT_CAPACITY).0,
         }));
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let mut sim = Self {
-            state,
+            panel: Panel { state },
             local_addr,
             running: None,
         };
@@ -144,9 +157,15 @@ impl SimModbus {
         self.local_addr
     }
 
+    /// The modules' lamps and buttons.
+    #[must_use]
+    pub fn panel(&self) -> &Panel {
+        &self.panel
+    }
+
     fn serve(&mut self, listener: TcpListener) {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let state = Arc::clone(&self.state);
+        let state = Arc::clone(&self.panel.state);
         let task = tokio::spawn(async move {
             let server = Server::new(listener);
             let on_connected = |stream, socket_addr| {
@@ -186,13 +205,43 @@ impl SimModbus {
         self.serve(listener);
         Ok(())
     }
+}
 
-    /// Clears every lamp, as a module does when it reboots (call between [`stop`](Self::stop)
-    /// and [`restart`](Self::restart) to simulate a power cycle). Not logged: nobody wrote it.
+impl Panel {
+    /// Clears every lamp, as a module does when it reboots (call between [`SimModbus::stop`]
+    /// and [`SimModbus::restart`] to simulate a power cycle). Not in the write log (nobody
+    /// wrote it), but [`subscribe`](Self::subscribe)rs see each lamp that went dark.
     pub fn power_cycle_lamps(&self) {
-        for module in lock(&self.state).modules.values_mut() {
+        let mut state = lock(&self.state);
+        let at = Instant::now();
+        let mut dark = Vec::new();
+        for (&unit, module) in &mut state.modules {
+            let positions = module.buttons.len();
+            for position in 0..positions {
+                let position = u16::try_from(position).unwrap_or(u16::MAX);
+                if lamp_of(module, position).is_some_and(|l| l != Lamp::default()) {
+                    dark.push(LampWrite {
+                        at,
+                        unit,
+                        position,
+                        lamp: Lamp::default(),
+                    });
+                }
+            }
             module.registers.fill(0);
         }
+        for write in dark {
+            let _ = state.events.send(write);
+        }
+    }
+
+    /// Positions of `unit` (0 if there is no such unit).
+    #[must_use]
+    pub fn positions(&self, unit: u8) -> u16 {
+        lock(&self.state)
+            .modules
+            .get(&unit)
+            .map_or(0, |m| u16::try_from(m.buttons.len()).unwrap_or(u16::MAX))
     }
 
     /// The lamp at `unit`/`position`, if the module exists.
@@ -220,6 +269,12 @@ impl SimModbus {
         self.set_button(unit, position, true);
         tokio::time::sleep(hold).await;
         self.set_button(unit, position, false);
+    }
+
+    /// Every lamp write from now on, as it is applied, and every lamp a power cycle darkens.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<LampWrite> {
+        lock(&self.state).events.subscribe()
     }
 
     /// Every lamp write so far (the last [`LOG_CAPACITY`]), oldest first.
@@ -327,12 +382,15 @@ fn write(state: &mut State, unit: u8, address: u16, values: &[u16]) -> Result<()
             if state.log.len() == LOG_CAPACITY {
                 state.log.pop_front();
             }
-            state.log.push_back(LampWrite {
+            let write = LampWrite {
                 at,
                 unit,
                 position,
                 lamp,
-            });
+            };
+            state.log.push_back(write);
+            // Nobody listening is fine.
+            let _ = state.events.send(write);
         }
     }
     Ok(())

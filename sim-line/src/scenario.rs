@@ -65,6 +65,10 @@ pub struct StopPlan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultPlan {
     pub after_vehicle: u32,
+    /// Plant time after that vehicle's broadcast (0: with it). A light module rebooting
+    /// mid-takt finds lamps lit; one rebooting with the broadcast finds the stations idle.
+    #[serde(default)]
+    pub after_ms: u64,
     #[serde(flatten)]
     pub fault: Fault,
 }
@@ -77,6 +81,13 @@ pub enum Fault {
     DropSessions,
     /// Stop the server and start it again on the same port.
     RestartServer,
+    /// A light module reboots: its connection drops, its lamps go dark, and it is back on
+    /// the same port after `down_ms` (wall-clock).
+    RestartDevice {
+        device: String,
+        #[serde(default)]
+        down_ms: u64,
+    },
     /// The next `count` records are published late, after the one that follows them: a gap
     /// the controller can backfill from the FIFO.
     Gap { count: u32 },
@@ -223,23 +234,26 @@ impl Scenario {
                 }
             }
             for f in self.faults.iter().filter(|f| f.after_vehicle == n) {
+                let fault_at = at + f.after_ms;
                 steps.push(Step {
-                    at_ms: at,
+                    at_ms: fault_at,
                     event: Event::Fault(f.fault.clone()),
                 });
                 match &f.fault {
                     Fault::Gap { count } => gap_left = *count,
                     Fault::Skip { count } => skip_left = *count,
-                    Fault::StopBroadcasting { duration_ms } => silent_until = at + duration_ms,
+                    Fault::StopBroadcasting { duration_ms } => {
+                        silent_until = fault_at + duration_ms;
+                    }
                     Fault::Duplicate => {
-                        steps.extend(publish(line, n, record, at, takt_ms, offsets));
+                        steps.extend(publish(line, n, record, fault_at, takt_ms, offsets));
                     }
                     Fault::Correction => {
                         let mut changed = record.clone();
-                        correct(&mut changed, &options);
-                        steps.extend(publish(line, n, &changed, at, takt_ms, offsets));
+                        correct(&mut changed, &plant.options);
+                        steps.extend(publish(line, n, &changed, fault_at, takt_ms, offsets));
                     }
-                    Fault::DropSessions | Fault::RestartServer => {}
+                    Fault::DropSessions | Fault::RestartServer | Fault::RestartDevice { .. } => {}
                 }
             }
             for s in self.stops.iter().filter(|s| s.after_vehicle == n) {
@@ -359,16 +373,15 @@ fn vin(seed: u64, n: u32) -> String {
     chars.into_iter().collect()
 }
 
-/// Change one option of a record to another legal value (a correction).
-fn correct(record: &mut RawRecord, options: &[(String, Vec<(String, f64)>)]) {
+/// Change one option of a record to another of the plant's legal values (a correction).
+pub(crate) fn correct(record: &mut RawRecord, legal: &BTreeMap<String, Vec<String>>) {
     for opt in &mut record.options {
         let Some((key, value)) = opt.split_once('=') else {
             continue;
         };
-        let other = options
-            .iter()
-            .find(|(k, _)| k == key)
-            .and_then(|(_, values)| values.iter().map(|(v, _)| v).find(|v| *v != value));
+        let other = legal
+            .get(key)
+            .and_then(|values| values.iter().find(|v| *v != value));
         if let Some(other) = other {
             *opt = format!("{key}={other}");
             return;

@@ -25,14 +25,14 @@ async fn state_is_shared_across_connections_and_logged() {
         vec![2, 7, 1]
     );
     assert_eq!(
-        sim.lamp(1, 1),
+        sim.panel().lamp(1, 1),
         Some(Lamp {
             colour: 2,
             digits: 7,
             blink: 1
         })
     );
-    let log = sim.lamp_log();
+    let log = sim.panel().lamp_log();
     assert_eq!(log.len(), 1);
     assert_eq!((log[0].unit, log[0].position), (1, 1));
 }
@@ -70,7 +70,7 @@ async fn unknown_unit_address_and_function_are_exceptions() {
 async fn buttons_and_restart_on_the_same_port() {
     let mut sim = SimModbus::bind("127.0.0.1:0").await.unwrap();
     let addr = sim.local_addr();
-    sim.set_button(2, 3, true);
+    sim.panel().set_button(2, 3, true);
     let mut ctx = tcp::connect_slave(addr, Slave(2)).await.unwrap();
     let bits = ctx.read_discrete_inputs(0, 16).await.unwrap().unwrap();
     assert!(bits[3] && !bits[2]);
@@ -82,7 +82,7 @@ async fn buttons_and_restart_on_the_same_port() {
     sim.restart().await.unwrap();
     assert_eq!(sim.local_addr(), addr);
     let mut ctx = tcp::connect_slave(addr, Slave(2)).await.unwrap();
-    sim.press(2, 3, Duration::from_millis(1)).await;
+    sim.panel().press(2, 3, Duration::from_millis(1)).await;
     let bits = ctx.read_discrete_inputs(0, 16).await.unwrap().unwrap();
     assert!(!bits[3], "released after the press");
 }

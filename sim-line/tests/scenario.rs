@@ -262,6 +262,32 @@ fn the_demo_scenario_plans_on_the_example_plant() {
             .iter()
             .filter(|s| matches!(s.event, Event::Fault(_)))
             .count(),
-        8
+        10
     );
+}
+
+#[test]
+fn a_fault_can_come_mid_takt() {
+    let plant = plant();
+    let takt = plant.lines[0].takt_ms;
+    let steps = scenario(
+        "faults = [{ after_vehicle = 2, after_ms = 20000, fault = \"restart_device\", device = \"PTL-DOORS\" }]",
+    )
+    .plan(&plant)
+    .unwrap();
+    let fault_at: Vec<u64> = steps
+        .iter()
+        .filter(|s| matches!(s.event, Event::Fault(_)))
+        .map(|s| s.at_ms)
+        .collect();
+    assert_eq!(fault_at, vec![2 * takt + 20_000]);
+    // Between vehicle 2's broadcast and vehicle 3's.
+    let position = steps
+        .iter()
+        .position(|s| matches!(s.event, Event::Fault(_)))
+        .unwrap();
+    assert!(matches!(
+        &steps[position - 1].event,
+        Event::Broadcast { vehicle: 2, .. }
+    ));
 }

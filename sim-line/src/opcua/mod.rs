@@ -497,6 +497,12 @@ fn server_builder(config: &SimOpcUaConfig, port: u16) -> ServerBuilder {
     let poll_ms = poll_ms as f64;
     limits.subscriptions.min_publishing_interval_ms = poll_ms;
     limits.subscriptions.min_sampling_interval_ms = poll_ms;
+    // async-opcua's client keeps ceil(round trip / publishing interval) x 2 publish requests in
+    // flight per subscription; at a 10 ms interval that exceeds the server's default of 4 and
+    // every surplus request comes back as BadTooManyPublishRequests. PLCs built for fast
+    // subscriptions queue more.
+    limits.subscriptions.max_publish_requests_per_subscription = 32;
+    limits.subscriptions.max_pending_publish_requests = 128;
     builder
 }
 
