@@ -40,12 +40,17 @@ enum Command {
     },
 }
 
+/// Without `RUST_LOG`: our own information, and only warnings from the OPC UA stack, which
+/// narrates every connection at info level.
+const DEFAULT_LOG: &str =
+    "info,opcua_client=warn,opcua_server=warn,opcua_core=warn,opcua_crypto=warn";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         // Colour for a person at a terminal; plain text for journald and log files.

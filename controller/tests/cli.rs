@@ -29,6 +29,18 @@ fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml")
 }
 
+/// The example plant without its plant I/O, written into `dir`: a controller that connects to
+/// nothing (the example's sim-line endpoints may be served by a demo running on this machine).
+fn unwired_example(dir: &Path) -> PathBuf {
+    let mut doc: toml_edit::DocumentMut =
+        std::fs::read_to_string(example()).unwrap().parse().unwrap();
+    doc.remove("sources").unwrap();
+    doc.remove("devices").unwrap();
+    let path = dir.join("plant.toml");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    path
+}
+
 #[test]
 fn check_config_accepts_the_example() {
     let out = takt().arg("check-config").arg(example()).output().unwrap();
@@ -112,10 +124,10 @@ fn http_get(url: &str) -> String {
 
 /// Start `takt run` (HTTP on a free port), wait (bounded) until it says it is running, read
 /// `/status`, SIGTERM it; returns its log and the status answer.
-fn run_until_ready_then_terminate(db_url: &str) -> (String, String) {
+fn run_until_ready_then_terminate(config: &Path, db_url: &str) -> (String, String) {
     let mut child = takt()
         .args(["run", "--config"])
-        .arg(example())
+        .arg(config)
         .env("TAKT_DATABASE_URL", db_url)
         .env("TAKT_HTTP_ADDR", "127.0.0.1:0")
         .stderr(Stdio::piped())
@@ -156,7 +168,8 @@ fn run_until_ready_then_terminate(db_url: &str) -> (String, String) {
 fn run_stops_cleanly_on_sigterm_and_resumes_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("takt.db").display());
-    let (first, status) = run_until_ready_then_terminate(&db);
+    let config = unwired_example(dir.path());
+    let (first, status) = run_until_ready_then_terminate(&config, &db);
     assert!(first.contains("stopped cleanly"), "{first}");
     assert!(first.contains("replayed=0"), "{first}");
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
@@ -166,7 +179,7 @@ fn run_stops_cleanly_on_sigterm_and_resumes_from_the_journal() {
     );
     assert!(status.contains("\"journal_id\":0"), "{status}");
     // The second start finds the snapshot the first one left.
-    let (second, _) = run_until_ready_then_terminate(&db);
+    let (second, _) = run_until_ready_then_terminate(&config, &db);
     assert!(second.contains("snapshot=Some(0)"), "{second}");
 
     let out = takt()

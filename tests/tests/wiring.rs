@@ -9,21 +9,18 @@ use std::time::Duration;
 use takt::bridge::Bridge;
 use takt::runtime::{Journaled, writer};
 use takt::store::Store;
+use takt_core::PlantConfig;
 use takt_core::model::{TaskKind, TaskStatus};
-use takt_sim_line::modbus::{SimModbus, SimModbusConfig};
-use takt_sim_line::opcua::{SimOpcUa, SimOpcUaConfig};
+use takt_sim_line::player::Sim;
 use takt_sim_line::scenario::{Event, Scenario};
+use takt_sim_line::truth::Truth;
+use takt_tests::{example_config, floor, wired_example};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// sim-line profile colour codes.
 const GREEN: u16 = 1;
 const BLUE: u16 = 2;
 const RED: u16 = 3;
-
-fn example() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/example.toml");
-    std::fs::read_to_string(path).expect("example config")
-}
 
 /// Polls `check` every 10 ms until it gives a value, at most `WAIT`.
 async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
@@ -40,53 +37,18 @@ async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let line = SimOpcUa::bind(
-        SimOpcUaConfig::new("A1", &["B1", "B2"], dir.path().join("sim-pki")),
-        "127.0.0.1:0".parse().expect("address"),
-    )
-    .await
-    .expect("line server");
-    let modules = SimModbus::bind_with(
-        "127.0.0.1:0",
-        SimModbusConfig {
-            units: vec![1],
-            positions: 16,
-        },
-    )
-    .await
-    .expect("light modules");
-
-    // PS-DOORS: bins D01..D06 at positions 0..5, rack slots 1..8 at 8..15 on unit 1.
-    let io = format!(
-        r#"
-[[sources]]
-line = "A1"
-point = "B1"
-endpoint = "{url}"
-namespace_uri = "urn:takt:sim-line"
-publishing_interval_ms = 10
-pki_dir = "{pki}"
-line_state = {{ running = "s=A1.Running", stop_reason = "s=A1.StopReason" }}
-[sources.layout]
-kind = "handshake"
-counter = "s=A1.B1.Counter"
-ack = "s=A1.B1.Ack"
-no_handshake = "s=A1.B1.NoHandshake"
-record = {{ seq = "s=A1.B1.Seq", vin = "s=A1.B1.Vin", body = "s=A1.B1.Body", model = "s=A1.B1.Model", options = "s=A1.B1.Options" }}
-
-[[devices]]
-id = "PTL-DOORS"
-endpoint = "{modbus}"
-poll_ms = 10
-units = [{{ unit = 1, profile = "sim-line", station = "PS-DOORS", first_bin_position = 0, first_slot_position = 8 }}]
-"#,
-        url = line.endpoint_url(),
-        pki = dir.path().join("takt-pki").display(),
-        modbus = modules.local_addr(),
-    );
+    let mut floor = floor(dir.path());
+    // Presses come from this test, not from simulated operators.
+    floor.operators.clear();
+    let example: PlantConfig = toml::from_str(&example_config()).expect("example plant");
+    let sim = Sim::start(&floor, &example, "A1", 1.0, 7, Truth::in_memory())
+        .await
+        .expect("sim-line");
+    let line = sim.opcua();
+    let modules = sim.module("PTL-DOORS").expect("door module");
     let cfg = takt::config::parse(
         &dir.path().join("plant.toml"),
-        &format!("{}{io}", example()),
+        &wired_example(&sim, dir.path()),
     )
     .expect("configuration");
     let plant = Arc::new(cfg.plant.clone());
@@ -134,7 +96,7 @@ units = [{{ unit = 1, profile = "sim-line", station = "PS-DOORS", first_bin_posi
     };
     let position = station.bins.iter().position(|b| &b.id == bin).expect("bin") as u16;
     eventually("the pick light", || {
-        (modules.lamp(1, position).map(|l| l.colour) == Some(GREEN)).then_some(())
+        (modules.panel().lamp(1, position).map(|l| l.colour) == Some(GREEN)).then_some(())
     })
     .await;
     assert!(
@@ -144,7 +106,10 @@ units = [{{ unit = 1, profile = "sim-line", station = "PS-DOORS", first_bin_posi
 
     // A press on another bin: wrong pick, red light, alarm; the task stays.
     let wrong = (position + 1) % station.bins.len() as u16;
-    modules.press(1, wrong, Duration::from_millis(60)).await;
+    modules
+        .panel()
+        .press(1, wrong, Duration::from_millis(60))
+        .await;
     eventually("the wrong-pick alarm", || {
         handle
             .status()
@@ -155,12 +120,15 @@ units = [{{ unit = 1, profile = "sim-line", station = "PS-DOORS", first_bin_posi
     })
     .await;
     eventually("the red light", || {
-        (modules.lamp(1, wrong).map(|l| l.colour) == Some(RED)).then_some(())
+        (modules.panel().lamp(1, wrong).map(|l| l.colour) == Some(RED)).then_some(())
     })
     .await;
 
     // The right press: the pick light goes out and the rack slot lights for the put.
-    modules.press(1, position, Duration::from_millis(60)).await;
+    modules
+        .panel()
+        .press(1, position, Duration::from_millis(60))
+        .await;
     let put = eventually("the put task", || {
         handle
             .status()
@@ -175,8 +143,8 @@ units = [{{ unit = 1, profile = "sim-line", station = "PS-DOORS", first_bin_posi
     };
     let slot_position = 8 + slot as u16 - 1;
     eventually("the put light", || {
-        (modules.lamp(1, slot_position).map(|l| l.colour) == Some(BLUE)
-            && modules.lamp(1, position).map(|l| l.colour) == Some(0))
+        (modules.panel().lamp(1, slot_position).map(|l| l.colour) == Some(BLUE)
+            && modules.panel().lamp(1, position).map(|l| l.colour) == Some(0))
         .then_some(())
     })
     .await;
@@ -188,4 +156,5 @@ units = [{{ unit = 1, profile = "sim-line", station = "PS-DOORS", first_bin_posi
     drop(handle);
     let journaled = writer_task.await.expect("writer");
     journaled.store().close().await;
+    sim.stop().await;
 }

@@ -9,6 +9,9 @@ use takt::bridge::Bridge;
 use takt::runtime::{Journaled, writer};
 use takt::store::Store;
 
+/// How often a progress line is logged while anything happens.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(crate) async fn run(config_path: &Path) -> Result<(), ExitCode> {
     let cfg = super::load(config_path)?;
     serve(cfg).await.map_err(|e| super::fail(&e))
@@ -39,6 +42,7 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
         }
     }
     let (handle, task) = writer::spawn(journaled, cfg.controller.batch_max);
+    let progress = takt::progress::spawn(&handle, PROGRESS_EVERY);
     let bridge = Bridge::start(&cfg, handle.clone())
         .await
         .context("starting the plant connections")?;
@@ -64,6 +68,7 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
     stop.await;
     tracing::info!("stopping: closing plant connections, HTTP requests and the journal");
     bridge.stop().await;
+    progress.abort();
     let _ = stop_http.send(());
     http.await.context("HTTP task")?.context("serving HTTP")?;
     drop(handle);

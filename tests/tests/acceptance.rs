@@ -1,0 +1,435 @@
+//! The acceptance run of the protocol layer: sim-line plays `sim-line/scenarios/demo.toml`
+//! (300 vehicles, two session drops, a server restart, a gap, three duplicates, a correction,
+//! two light-module reboots, a line stop) on the floor of `sim-line/floor.toml` with operators
+//! who pick wrong 2 % of the time, against the `takt` binary on the example configuration —
+//! the demo, on free ports and at 300× speed. Afterwards the controller's journal is replayed
+//! through a fresh core and compared with sim-line's ground truth.
+//!
+//! The second test does the same while the controller is killed (SIGKILL) and restarted three
+//! times; the result must be the same.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use takt::store::Store;
+use takt_core::model::CallStatus;
+use takt_core::{Action, AlarmKind, Core, Input, Outcome, PlantConfig, StreamEvent};
+use takt_sim_line::player::Sim;
+use takt_sim_line::scenario::{Fault, Scenario};
+use takt_sim_line::truth::{Entry, Fact, Truth};
+use takt_tests::{Controller, example_config, floor, repo_root, wired_example};
+
+/// 60 s of takt in 200 ms.
+const ACCELERATION: f64 = 300.0;
+/// Wrong picks per pick, as the issue asks.
+const WRONG_PICK_RATE: f64 = 0.02;
+/// How long the controller may take to finish the last tasks after the last broadcast.
+const SETTLE: Duration = Duration::from_secs(90);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_scenario_end_to_end_matches_the_ground_truth() {
+    let run = play(&[]).await;
+    run.check();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_three_times_the_result_is_the_same() {
+    // After these vehicles' first broadcast; away from the device reboots (130, 200), so the
+    // 1 s re-assert is measured against a running controller.
+    let run = play(&[55, 145, 235]).await;
+    assert_eq!(run.kills, 3, "the controller was killed three times");
+    run.check();
+}
+
+/// What a run left behind.
+struct Run {
+    plant: Arc<takt_core::ConfigIndex>,
+    scenario: Scenario,
+    truth: Vec<Entry>,
+    journal: Vec<takt::store::JournalEntry>,
+    kills: usize,
+}
+
+/// Plays the demo scenario against the `takt` binary, killing it after each vehicle in
+/// `kill_after`; returns once every task is done and the controller has stopped.
+async fn play(kill_after: &[u32]) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut scenario = Scenario::parse(
+        &std::fs::read_to_string(repo_root().join("sim-line/scenarios/demo.toml"))
+            .expect("demo scenario"),
+    )
+    .expect("demo scenario parses");
+    scenario.acceleration = ACCELERATION;
+    let plant: PlantConfig = toml::from_str(&example_config()).expect("example plant");
+    let steps = scenario.plan(&plant).expect("plan");
+
+    let mut floor = floor(dir.path());
+    for operator in &mut floor.operators {
+        // Long enough for two 10 ms polls of the debounce, short enough to keep up at 300×.
+        operator.hold_ms = 40;
+        if operator.bins.is_some() {
+            operator.wrong_pick_rate = WRONG_PICK_RATE;
+        }
+    }
+    let mut sim = Sim::start(
+        &floor,
+        &plant,
+        "A1",
+        scenario.acceleration,
+        scenario.seed,
+        Truth::in_memory(),
+    )
+    .await
+    .expect("sim-line");
+    let truth = sim.truth().clone();
+    let config_path = dir.path().join("plant.toml");
+    std::fs::write(&config_path, wired_example(&sim, dir.path())).expect("write config");
+    let cfg = takt::config::load(&config_path).expect("wired example is valid");
+
+    let mut controller = Controller::start(dir.path(), &config_path).await;
+    let (_commands, mut no_commands) = tokio::sync::mpsc::channel(1);
+    let player =
+        tokio::spawn(async move { sim.play(&steps, 0, &mut no_commands).await.map(|()| sim) });
+
+    let mut kills = 0;
+    for &vehicle in kill_after {
+        eventually(Duration::from_secs(120), "the vehicle to kill after", || {
+            truth.entries().iter().any(|e| {
+                matches!(&e.fact, Fact::Broadcast { vehicle: v, point, .. } if *v == vehicle && point == "B1")
+            })
+        })
+        .await;
+        controller.kill();
+        kills += 1;
+        controller = Controller::start(dir.path(), &config_path).await;
+    }
+    let sim = player.await.expect("player task").expect("scenario played");
+
+    // Every vehicle through both broadcast points and every task done.
+    let last = (scenario.start_seq + scenario.vehicles) % 10_000;
+    let settled = tokio::time::timeout(SETTLE, async {
+        loop {
+            let status = controller.status().await;
+            let next = &status["lines"][0]["expected_seq"];
+            if next["B1"] == last
+                && next["B2"] == last
+                && status["open_tasks"] == serde_json::json!([])
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let final_status = controller.status().await;
+    controller.terminate().await;
+    sim.stop().await;
+    assert!(
+        settled.is_ok(),
+        "not settled {SETTLE:?} after the last broadcast: {final_status:#}"
+    );
+
+    let store = Store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("data/takt.db").display()
+    ))
+    .await
+    .expect("the controller's store");
+    let mut journal = Vec::new();
+    loop {
+        let after = journal
+            .last()
+            .map_or(0, |e: &takt::store::JournalEntry| e.id);
+        let page = store.journal_after(after, 10_000).await.expect("journal");
+        if page.is_empty() {
+            break;
+        }
+        journal.extend(page);
+    }
+    store.close().await;
+    Run {
+        plant: Arc::new(cfg.plant),
+        scenario,
+        truth: truth.entries(),
+        journal,
+        kills,
+    }
+}
+
+/// What the journal says happened, replayed through a fresh core.
+#[derive(Default)]
+struct Replayed {
+    /// (vin, family) → calls created.
+    created: BTreeMap<(String, String), usize>,
+    /// family → positions of its calls, as created.
+    calls: BTreeMap<String, BTreeSet<u64>>,
+    /// family → positions picked / put, in journal order.
+    picked: BTreeMap<String, Vec<u64>>,
+    put: BTreeMap<String, Vec<u64>>,
+    cancelled: usize,
+    /// Broadcasts applied with a payload other than the one applied before for that number.
+    corrections_applied: usize,
+    /// alarm kind → subject → times it went active.
+    raised: BTreeMap<&'static str, BTreeMap<String, usize>>,
+    duplicates_ignored: usize,
+    presses: usize,
+}
+
+impl Run {
+    fn replay(&self) -> Replayed {
+        let mut core = Core::new(self.plant.clone());
+        let mut r = Replayed::default();
+        let mut applied: BTreeMap<(String, u32), takt_core::RawRecord> = BTreeMap::new();
+        for entry in &self.journal {
+            let outcome = core.handle(entry.at, entry.input.clone());
+            assert_eq!(
+                outcome, entry.outcome,
+                "journal entry {} replays to the outcome it was journaled with",
+                entry.id
+            );
+            if let Outcome::Ignored(reason) = &outcome
+                && reason.starts_with("duplicate")
+            {
+                r.duplicates_ignored += 1;
+            }
+            match &entry.input {
+                Input::Press { .. } => r.presses += 1,
+                Input::Broadcast { point, record, .. } if outcome == Outcome::Applied => {
+                    let before = applied.insert((point.clone(), record.seq), record.clone());
+                    if before.is_some_and(|b| b != *record) {
+                        r.corrections_applied += 1;
+                    }
+                }
+                _ => {}
+            }
+            core.take_changes();
+            while let Some(action) = core.poll_action() {
+                match action {
+                    Action::Stream(StreamEvent::CallCreated(call)) => {
+                        r.calls
+                            .entry(call.family.clone())
+                            .or_default()
+                            .insert(call.pos);
+                        *r.created
+                            .entry((call.vin.to_string(), call.family.clone()))
+                            .or_default() += 1;
+                    }
+                    Action::Stream(StreamEvent::CallChanged(call)) => {
+                        let done = match call.status {
+                            CallStatus::Picked => &mut r.picked,
+                            CallStatus::Put => &mut r.put,
+                            _ => continue,
+                        };
+                        done.entry(call.family).or_default().push(call.pos);
+                    }
+                    Action::Stream(StreamEvent::CallCancelled(_)) => r.cancelled += 1,
+                    // Events (a wrong pick) are raised and cleared at once; `occurrences`
+                    // counts every time an alarm went active.
+                    Action::Alarm(alarm) => {
+                        let seen = r
+                            .raised
+                            .entry(alarm.key.kind.name())
+                            .or_default()
+                            .entry(alarm.key.subject.clone())
+                            .or_default();
+                        *seen = (*seen).max(alarm.occurrences as usize);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        r
+    }
+
+    fn faults(&self) -> Vec<&Fault> {
+        self.truth
+            .iter()
+            .filter_map(|e| match &e.fact {
+                Fact::Fault { fault } => Some(fault),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn check(&self) {
+        let r = self.replay();
+        let cfg = &self.plant.config;
+
+        // Every vehicle sim-line broadcast was accepted exactly once: one call per family
+        // it needs, none cancelled.
+        let vins: BTreeSet<&str> = self
+            .truth
+            .iter()
+            .filter_map(|e| match &e.fact {
+                Fact::Broadcast { record, .. } => Some(record.vin.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(vins.len(), self.scenario.vehicles as usize);
+        let vins_with_calls: BTreeSet<&str> =
+            r.created.keys().map(|(vin, _)| vin.as_str()).collect();
+        assert_eq!(
+            vins_with_calls, vins,
+            "every vehicle has its calls, and no other"
+        );
+        let doubled: Vec<_> = r.created.iter().filter(|(_, n)| **n != 1).collect();
+        assert!(
+            doubled.is_empty(),
+            "calls created more than once: {doubled:?}"
+        );
+        assert_eq!(r.cancelled, 0, "no call cancelled");
+
+        // Every call of an in-plant family picked and put once, strictly in sequence.
+        for family in cfg.families.iter().filter(|f| f.station.is_some()) {
+            let calls = r.created.keys().filter(|(_, f)| *f == family.id).count();
+            assert!(calls > 0, "{}: no calls", family.id);
+            for (what, done) in [("picked", &r.picked), ("put", &r.put)] {
+                let positions = done.get(&family.id).cloned().unwrap_or_default();
+                let missing: Vec<_> = r.calls[&family.id]
+                    .iter()
+                    .filter(|p| !positions.contains(p))
+                    .collect();
+                assert_eq!(
+                    positions.len(),
+                    calls,
+                    "{}: every call {what} once; never {what}: {missing:?}; alarms {:?}",
+                    family.id,
+                    r.raised
+                );
+                assert!(
+                    positions.windows(2).all(|w| w[0] < w[1]),
+                    "{}: {what} in sequence: {positions:?}",
+                    family.id
+                );
+            }
+        }
+
+        // Each fault left its mark.
+        let faults = self.faults();
+        let count = |f: &dyn Fn(&Fault) -> bool| faults.iter().filter(|x| f(x)).count();
+        let session_losses = count(&|f| matches!(f, Fault::DropSessions | Fault::RestartServer));
+        assert_eq!(
+            session_losses, 3,
+            "two session drops and a server restart were played"
+        );
+        for point in ["A1/B1", "A1/B2"] {
+            let raised = r
+                .raised
+                .get("source_disconnected")
+                .and_then(|s| s.get(point));
+            assert!(
+                raised.copied().unwrap_or(0) >= session_losses,
+                "{point}: a disconnect alarm per lost session: {raised:?}"
+            );
+        }
+        assert!(
+            r.raised.contains_key(AlarmKind::SequenceGap.name()),
+            "the gap raised its alarm: {:?}",
+            r.raised
+        );
+        let duplicates = count(&|f| *f == Fault::Duplicate);
+        assert_eq!(duplicates, 3);
+        // Duplicates are harmless by design: journaled as ignored, no alarm (each is sent at
+        // both broadcast points).
+        assert!(
+            r.duplicates_ignored >= 2 * duplicates,
+            "{} duplicates ignored",
+            r.duplicates_ignored
+        );
+        // The correction is taken at both points (it changes a call only if the option it
+        // changes selects a part).
+        assert_eq!(
+            r.corrections_applied, 2,
+            "the correction applied at B1 and B2"
+        );
+        for device in ["PTL-DOORS", "PTL-WHEELS"] {
+            let raised = r.raised.get("device_offline").and_then(|s| s.get(device));
+            assert!(
+                raised.is_some(),
+                "{device}: its reboot raised device_offline: {:?}",
+                r.raised
+            );
+        }
+        let wrong_presses = self
+            .truth
+            .iter()
+            .filter(|e| matches!(e.fact, Fact::Press { wrong: true, .. }))
+            .count();
+        let wrong_picks: usize = r.raised.get("wrong_pick").map_or(0, |s| s.values().sum());
+        assert!(wrong_presses > 0, "2 % of 600 picks: some wrong presses");
+        if self.kills == 0 {
+            assert_eq!(
+                wrong_picks, wrong_presses,
+                "each wrong press raised wrong_pick"
+            );
+        } else {
+            // A press while the controller is down is seen by nobody; none is invented.
+            assert!(wrong_picks <= wrong_presses && wrong_picks > 0);
+        }
+        let presses = self
+            .truth
+            .iter()
+            .filter(|e| matches!(e.fact, Fact::Press { .. }))
+            .count();
+        assert!(r.presses <= presses, "no press journaled that nobody made");
+
+        self.check_lights_reasserted();
+    }
+
+    /// After each module reboot every lamp that was lit before it is written again within 1 s.
+    fn check_lights_reasserted(&self) {
+        let mut checked = 0;
+        for (i, entry) in self.truth.iter().enumerate() {
+            let Fact::DeviceBack { device } = &entry.fact else {
+                continue;
+            };
+            let went_down = self.truth[..i]
+                .iter()
+                .rev()
+                .find(|e| matches!(&e.fact, Fact::Fault { fault: Fault::RestartDevice { device: d, .. } } if d == device))
+                .map_or(0, |e| e.t_us);
+            let mut lit: BTreeMap<(u8, u16), u16> = BTreeMap::new();
+            for e in &self.truth {
+                if let Fact::Lamp {
+                    device: d,
+                    unit,
+                    position,
+                    colour,
+                    ..
+                } = &e.fact
+                    && d == device
+                    && e.t_us < went_down
+                {
+                    lit.insert((*unit, *position), *colour);
+                }
+            }
+            lit.retain(|_, colour| *colour != 0);
+            for (unit, position) in lit.keys() {
+                let again = self.truth.iter().find(|e| {
+                    e.t_us > entry.t_us
+                        && matches!(&e.fact, Fact::Lamp { device: d, unit: u, position: p, .. }
+                            if d == device && u == unit && p == position)
+                });
+                let after_ms = again.map(|e| (e.t_us - entry.t_us) / 1000);
+                assert!(
+                    after_ms.is_some_and(|ms| ms <= 1000),
+                    "{device} unit {unit} position {position}: re-asserted {after_ms:?} ms after the reboot"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 0, "some lamp was lit when a module rebooted");
+    }
+}
+
+async fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
