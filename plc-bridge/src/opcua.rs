@@ -9,6 +9,7 @@
 pub mod config;
 mod connection;
 pub mod decode;
+mod nodelay;
 pub mod source;
 
 pub use config::SourceConfig;

@@ -168,9 +168,11 @@ impl SimModbus {
         let state = Arc::clone(&self.panel.state);
         let task = tokio::spawn(async move {
             let server = Server::new(listener);
-            let on_connected = |stream, socket_addr| {
+            let on_connected = |stream: tokio::net::TcpStream, socket_addr| {
                 let state = Arc::clone(&state);
                 async move {
+                    // Like a module's embedded stack: answers go out at once.
+                    stream.set_nodelay(true)?;
                     accept_tcp_connection(stream, socket_addr, |_| {
                         Ok(Some(SimService {
                             state: Arc::clone(&state),

@@ -34,6 +34,19 @@ pub fn example_config() -> String {
     read("config/example.toml")
 }
 
+/// `config/example.toml` without its plant I/O (`[[sources]]`, `[[devices]]`), for a test
+/// that wires the plant to peers of its own.
+///
+/// # Panics
+/// If the example is not valid TOML.
+#[must_use]
+pub fn example_plant_only() -> String {
+    let mut doc: toml_edit::DocumentMut = example_config().parse().expect("example is TOML");
+    doc.remove("sources");
+    doc.remove("devices");
+    doc.to_string()
+}
+
 /// `sim-line/floor.toml`, listening on free ports, its certificates under `dir`.
 ///
 /// # Panics
@@ -186,6 +199,12 @@ impl Controller {
         serde_json::from_str(&body).unwrap_or_else(|e| {
             panic!("/status is not JSON ({e}): {body}\n{}", lock_log(&self.log))
         })
+    }
+
+    /// The process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown, no final snapshot, connections cut.

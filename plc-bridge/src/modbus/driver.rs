@@ -159,6 +159,7 @@ pub fn spawn(config: DriverConfig) -> (Handle, mpsc::Receiver<Event>) {
     let task = Task {
         desired: BTreeMap::new(),
         written: BTreeMap::new(),
+        dirty: false,
         debounce: BTreeMap::new(),
         refused_reads: BTreeMap::new(),
         units: Arc::clone(&units),
@@ -191,6 +192,9 @@ struct Task {
     desired: BTreeMap<(u8, RegisterAddress), Value>,
     /// (unit, address) → value last written on this connection. Cleared on disconnect.
     written: BTreeMap<(u8, RegisterAddress), Value>,
+    /// `desired` may differ from `written`: a flush has work. Saves comparing every output
+    /// before each button read.
+    dirty: bool,
     debounce: BTreeMap<(u8, u16), Debounce>,
     /// Units whose last button read was refused, with the code: a refused poll is reported
     /// once, not on every poll.
@@ -199,15 +203,20 @@ struct Task {
     events: mpsc::Sender<Event>,
 }
 
+/// A Modbus TCP connection with Nagle's algorithm off: a light's write must not wait for the
+/// acknowledgement of the previous request's segment.
+async fn connect(endpoint: std::net::SocketAddr) -> std::io::Result<Context> {
+    let stream = tokio::net::TcpStream::connect(endpoint).await?;
+    stream.set_nodelay(true)?;
+    Ok(tcp::attach(stream))
+}
+
 impl Task {
     async fn run(mut self) {
         let mut backoff = self.config.backoff_min;
         loop {
-            let connected = timeout(
-                self.config.request_timeout,
-                tcp::connect(self.config.endpoint),
-            )
-            .await;
+            let connected =
+                timeout(self.config.request_timeout, connect(self.config.endpoint)).await;
             let stop = match connected {
                 Ok(Ok(context)) => {
                     backoff = self.config.backoff_min;
@@ -222,6 +231,7 @@ impl Task {
                 Stop::Transport(cause) => cause,
             };
             self.written.clear();
+            self.dirty = true;
             self.debounce.clear();
             self.refused_reads.clear();
             self.emit(Event::Disconnected { cause }).await;
@@ -254,6 +264,7 @@ impl Task {
             for (address, value) in writes {
                 self.desired.insert((command.unit, address), value);
             }
+            self.dirty = true;
         }
     }
 
@@ -269,9 +280,7 @@ impl Task {
                     Some(command) => {
                         self.apply(&command);
                         // Take whatever else is queued so it goes out in the same batches.
-                        while let Ok(command) = self.commands.try_recv() {
-                            self.apply(&command);
-                        }
+                        self.apply_queued();
                     }
                     None => return Stop::HandlesDropped,
                 },
@@ -286,6 +295,9 @@ impl Task {
 
     /// Writes the diff between desired and written state, in contiguous runs.
     async fn flush(&mut self, context: &mut Context) -> Result<(), String> {
+        if !self.dirty {
+            return Ok(());
+        }
         let pending: Vec<((u8, RegisterAddress), Value)> = self
             .desired
             .iter()
@@ -331,6 +343,7 @@ impl Task {
                 self.written.insert(*key, *value);
             }
         }
+        self.dirty = false;
         Ok(())
     }
 
@@ -345,9 +358,20 @@ impl Task {
         }
     }
 
+    /// Applies every command already queued, without waiting.
+    fn apply_queued(&mut self) {
+        while let Ok(command) = self.commands.try_recv() {
+            self.apply(&command);
+        }
+    }
+
     async fn poll_inputs(&mut self, context: &mut Context) -> Result<(), String> {
         let units = Arc::clone(&self.units);
         for (&unit, profile) in units.iter() {
+            // Outputs first: a light set while a round of reads is under way goes out before
+            // the next read instead of after the last unit's.
+            self.apply_queued();
+            self.flush(context).await?;
             let (start, count) = profile.button_span();
             context.set_slave(Slave(unit));
             let pressed: Result<Vec<bool>, ExceptionCode> = match start.table {

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::config::{Security, SourceConfig};
+use super::nodelay::NoDelay;
 
 /// Why a connection could not be opened or was lost; `Display` names the cause.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,7 +158,12 @@ fn identity(cfg: &SourceConfig) -> Result<IdentityToken, LinkError> {
 pub(crate) async fn open(client: &mut Client, cfg: &SourceConfig) -> Result<Link, LinkError> {
     let endpoint = endpoint(client, cfg).await?;
     let (session, event_loop) = client
-        .connect_to_endpoint_directly(endpoint, identity(cfg)?)
+        .session_builder()
+        .connect_to_endpoint_directly(endpoint)
+        .map_err(|e| LinkError::opcua("session", &e))?
+        .user_identity_token(identity(cfg)?)
+        .with_connector(NoDelay)
+        .build(client.certificate_store().clone())
         .map_err(|e| LinkError::opcua("session", &e))?;
     let (up_tx, up_rx) = oneshot::channel();
     let (lost_tx, lost) = oneshot::channel();
@@ -178,7 +184,7 @@ pub(crate) async fn open(client: &mut Client, cfg: &SourceConfig) -> Result<Link
 /// Polls the session's event loop: reports the first connect (or why it failed), then the loss
 /// of the connection, and stops polling there so the library never reconnects on its own.
 async fn watch_event_loop(
-    event_loop: ::opcua::client::SessionEventLoop<::opcua::client::transport::TcpConnector>,
+    event_loop: ::opcua::client::SessionEventLoop<super::nodelay::NoDelayConnector>,
     up: oneshot::Sender<Result<(), LinkError>>,
     lost: oneshot::Sender<LinkError>,
 ) {

@@ -1,0 +1,324 @@
+//! Broadcast-to-light latency: from the moment sim-line's OPC UA server sets a broadcast to the
+//! moment the write of its pick light reaches sim-line's Modbus module — through the `takt`
+//! binary (subscription, journal commit, core, light router, Modbus write) and, in the same run,
+//! through the glue plants write today (`tests/interop/bench_bridge.py`: an asyncua
+//! subscription → pymodbus write, no journal). Also the controller's resident memory at idle and
+//! after 10,000 vehicles.
+//!
+//! Run: `cargo bench -p takt-tests --bench broadcast_to_light` (about 5 minutes). Figures go
+//! to BENCHMARKS.md.
+//!
+//! The bench plant has 20 pick stations, one per model; broadcast n carries model n mod 20, so
+//! each station sees every 20th vehicle and simulated operators (pressing at once) have it
+//! idle again before its next one: every broadcast lights a pick at once, as on a real line.
+//! Both peers read a FIFO layout (the glue cannot acknowledge a handshake) with a 10 ms
+//! publishing and sampling interval; broadcasts are set at jittered times (±50 % of the
+//! mean interval) so they do not lock onto the publish cycle.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use takt_core::{PlantConfig, RawRecord};
+use takt_sim_line::floor::Floor;
+use takt_sim_line::player::Sim;
+use takt_sim_line::truth::{Fact, Truth};
+use takt_tests::{Controller, repo_root};
+
+const STATIONS: u32 = 20;
+const RACK: u32 = 4;
+const GREEN: u16 = 1;
+const WARM_UP: usize = 40;
+/// (broadcasts per second, broadcasts measured)
+const RATES: [(f64, usize); 2] = [(20.0, 600), (100.0, 3000)];
+/// Vehicles through the controller before its memory is read the second time.
+const VEHICLES_FOR_RSS: usize = 10_000;
+/// A light later than this after its broadcast, or never, is lost.
+const LOST_AFTER: Duration = Duration::from_secs(1);
+
+fn main() {
+    let python = python();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        println!(
+            "broadcast-to-light latency, {STATIONS} stations, FIFO layout, 10 ms publishing \
+             and sampling, set times jittered ±50 %"
+        );
+        println!(
+            "{:<14} {:>6} {:>6} {:>8} {:>8} {:>8} {:>5}",
+            "peer", "rate/s", "n", "p50 ms", "p99 ms", "max ms", "lost"
+        );
+        let rss = takt_runs().await;
+        python_runs(&python).await;
+        println!(
+            "takt resident memory: idle {:.1} MiB, after {VEHICLES_FOR_RSS} vehicles {:.1} MiB",
+            rss.0 as f64 / 1024.0,
+            rss.1 as f64 / 1024.0
+        );
+    });
+}
+
+/// The plant: one line, one model and one in-plant family per station.
+fn plant_toml() -> String {
+    let mut t = String::from(
+        "[plant]\nname = \"Bench\"\n\n[controller]\ndata_dir = \"data\"\n\n\
+         [options]\nX = [\"A\", \"B\"]\n\n\
+         [[lines]]\nid = \"L1\"\nmodulus = 10000\ntakt_ms = 60000\n\
+         broadcast_points = [{ id = \"B1\" }]\n\
+         install_stations = [{ id = \"I1\", broadcast_point = \"B1\", offset_positions = 60 }]\n",
+    );
+    for k in 0..STATIONS {
+        t += &format!(
+            "\n[[models]]\ncode = \"M{k:02}\"\nname = \"model {k}\"\n\n\
+             [[families]]\nid = \"f{k:02}\"\nline = \"L1\"\ninstall_station = \"I1\"\n\
+             rack_size = {RACK}\nsequencing = \"in-plant\"\nstation = \"S{k:02}\"\n\
+             models = [\"M{k:02}\"]\n\
+             rules = [{{ options = [\"X=A\"], part = \"P{k:02}A\" }}, {{ part = \"P{k:02}B\" }}]\n\n\
+             [[stations]]\nid = \"S{k:02}\"\n\
+             bins = [{{ id = \"S{k:02}A\", part = \"P{k:02}A\" }}, {{ id = \"S{k:02}B\", part = \"P{k:02}B\" }}]\n"
+        );
+    }
+    t
+}
+
+/// Plant I/O of the controller: sim-line's FIFO at B1 and one Modbus gateway, unit k + 1 per
+/// station (bins at 0 and 1, rack slots from 4).
+fn plant_io(sim: &Sim, pki: &Path) -> String {
+    let fields = |f: &str| format!("s=L1.B1.Fifo[{{i}}].{f}");
+    let mut t = format!(
+        "\n[[sources]]\nline = \"L1\"\npoint = \"B1\"\nendpoint = \"opc.tcp://{}/\"\n\
+         namespace_uri = \"urn:takt:sim-line\"\npki_dir = \"{}\"\npublishing_interval_ms = 10\n\
+         [sources.layout]\nkind = \"fifo\"\ntrigger = \"s=L1.B1.Count\"\nslot_count = 8\n\
+         slot_template = {{ seq = \"{}\", vin = \"{}\", model = \"{}\", options = \"{}\" }}\n\n\
+         [[devices]]\nid = \"PTL\"\nendpoint = \"{}\"\npoll_ms = 5\nunits = [\n",
+        sim.opcua().local_addr(),
+        pki.display(),
+        fields("Seq"),
+        fields("Vin"),
+        fields("Model"),
+        fields("Options"),
+        sim.module_addr("PTL").unwrap(),
+    );
+    for k in 0..STATIONS {
+        t += &format!(
+            "  {{ unit = {}, profile = \"sim-line\", station = \"S{k:02}\", first_bin_position = 0, first_slot_position = 4 }},\n",
+            k + 1
+        );
+    }
+    t + "]\n"
+}
+
+fn floor(dir: &Path, operators: bool) -> Floor {
+    let units: Vec<String> = (1..=STATIONS).map(|u| u.to_string()).collect();
+    let mut text = format!(
+        "[opcua]\nlisten = \"127.0.0.1:0\"\nlayout = \"fifo\"\nfifo_slots = 8\n\n\
+         [[modules]]\nname = \"PTL\"\nlisten = \"127.0.0.1:0\"\nunits = [{}]\n",
+        units.join(", ")
+    );
+    if operators {
+        for u in 1..=STATIONS {
+            text += &format!(
+                "\n[[operators]]\nmodule = \"PTL\"\nunit = {u}\nbins = {{ first = 0, count = 2 }}\n\
+                 slots = {{ first = 4, count = {RACK} }}\npress_after_ms = 0\nhold_ms = 40\n\
+                 retry_after_ms = 2000\n"
+            );
+        }
+    }
+    let mut floor = Floor::parse(&text).unwrap();
+    floor.opcua.pki_dir = dir.join("sim-pki");
+    floor
+}
+
+async fn start_sim(dir: &Path, operators: bool) -> Sim {
+    let plant: PlantConfig = toml::from_str(&plant_toml()).unwrap();
+    Sim::start(
+        &floor(dir, operators),
+        &plant,
+        "L1",
+        1.0,
+        1,
+        Truth::in_memory(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Broadcasts vehicles `first..first + count` at `rate` per second, jittered; returns when
+/// each was set, with the (unit, bin position) its pick light must show on.
+async fn broadcast(
+    sim: &Sim,
+    rng: &mut ChaCha8Rng,
+    first: usize,
+    count: usize,
+    rate: f64,
+) -> Vec<(u64, u8, u16)> {
+    let mean = 1.0 / rate;
+    let mut sent = Vec::with_capacity(count);
+    let mut due = tokio::time::Instant::now();
+    for n in first..first + count {
+        let k = (n as u32) % STATIONS;
+        let a = rng.next_u64().is_multiple_of(2);
+        let record = RawRecord {
+            seq: (n % 10_000) as u32,
+            vin: format!("BENCH{n:012}"),
+            body: String::new(),
+            model: format!("M{k:02}"),
+            options: vec![format!("X={}", if a { "A" } else { "B" })],
+        };
+        tokio::time::sleep_until(due).await;
+        let at = sim.truth().t_us(Instant::now());
+        sim.opcua().broadcast("B1", record);
+        sent.push((at, (k + 1) as u8, u16::from(!a)));
+        let jitter = 0.5 + (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        due += Duration::from_secs_f64(mean * jitter);
+    }
+    sent
+}
+
+/// Latency of each broadcast (µs), `None` if its light never came or came too late.
+fn latencies(truth: &Truth, sent: &[(u64, u8, u16)]) -> Vec<Option<u64>> {
+    let mut writes: BTreeMap<(u8, u16), Vec<u64>> = BTreeMap::new();
+    for e in truth.entries() {
+        if let Fact::Lamp {
+            unit,
+            position,
+            colour: GREEN,
+            ..
+        } = e.fact
+        {
+            writes.entry((unit, position)).or_default().push(e.t_us);
+        }
+    }
+    for times in writes.values_mut() {
+        times.sort_unstable();
+    }
+    let limit = LOST_AFTER.as_micros() as u64;
+    sent.iter()
+        .map(|&(at, unit, position)| {
+            let times = writes.get(&(unit, position))?;
+            let i = times.partition_point(|&t| t <= at);
+            times
+                .get(i)
+                .map(|&t| t - at)
+                .filter(|&latency| latency <= limit)
+        })
+        .collect()
+}
+
+fn report(peer: &str, rate: f64, measured: &[Option<u64>]) {
+    let mut ok: Vec<u64> = measured.iter().flatten().copied().collect();
+    ok.sort_unstable();
+    let lost = measured.len() - ok.len();
+    let ms = |us: u64| us as f64 / 1000.0;
+    let at = |q: f64| ok.get(((ok.len() as f64 * q).ceil() as usize).saturating_sub(1));
+    let (p50, p99, max) = (at(0.5), at(0.99), ok.last());
+    let show = |v: Option<&u64>| v.map_or("-".to_owned(), |&v| format!("{:.2}", ms(v)));
+    println!(
+        "{peer:<14} {rate:>6} {:>6} {:>8} {:>8} {:>8} {lost:>5}",
+        measured.len(),
+        show(p50),
+        show(p99),
+        show(max)
+    );
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Takt at both rates, then enough vehicles for the memory figure; (idle, after) RSS in KiB.
+async fn takt_runs() -> (u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(dir.path(), true).await;
+    let config = dir.path().join("bench.toml");
+    std::fs::write(
+        &config,
+        plant_toml() + &plant_io(&sim, &dir.path().join("takt-pki")),
+    )
+    .unwrap();
+    let controller = Controller::start(dir.path(), &config).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = rss_kib(controller.pid());
+    let mut rng = ChaCha8Rng::seed_from_u64(20_261_124);
+    let mut next = 0;
+    broadcast(&sim, &mut rng, next, WARM_UP, 20.0).await;
+    next += WARM_UP;
+    for (rate, count) in RATES {
+        let sent = broadcast(&sim, &mut rng, next, count, rate).await;
+        next += count;
+        tokio::time::sleep(LOST_AFTER).await;
+        report("takt", rate, &latencies(sim.truth(), &sent));
+    }
+    let rest = VEHICLES_FOR_RSS.saturating_sub(next);
+    broadcast(&sim, &mut rng, next, rest, 100.0).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(controller.pid());
+    controller.terminate().await;
+    sim.stop().await;
+    (idle, after)
+}
+
+async fn python_runs(python: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(dir.path(), false).await;
+    let mut bridge = Command::new(python)
+        .arg(repo_root().join("tests/interop/bench_bridge.py"))
+        .args([
+            &sim.opcua().endpoint_url(),
+            "urn:takt:sim-line",
+            "L1",
+            "B1",
+            &sim.module_addr("PTL").unwrap().to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(bridge.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready", "the Python bridge did not start");
+    let mut rng = ChaCha8Rng::seed_from_u64(20_261_124);
+    let mut next = 0;
+    broadcast(&sim, &mut rng, next, WARM_UP, 20.0).await;
+    next += WARM_UP;
+    for (rate, count) in RATES {
+        let sent = broadcast(&sim, &mut rng, next, count, rate).await;
+        next += count;
+        tokio::time::sleep(LOST_AFTER).await;
+        report("python bridge", rate, &latencies(sim.truth(), &sent));
+    }
+    if let Some(mut stdin) = bridge.stdin.take() {
+        let _ = stdin.flush();
+    }
+    let _ = bridge.kill();
+    let _ = bridge.wait();
+    sim.stop().await;
+}
+
+/// The project's venv Python, with asyncua and pymodbus (made by `scripts/python-env`).
+fn python() -> std::path::PathBuf {
+    let status = Command::new(repo_root().join("scripts/python-env"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/python-env failed");
+    repo_root().join(".venv/bin/python")
+}
