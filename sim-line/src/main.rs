@@ -277,3 +277,36 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_commands_parse_and_mistakes_are_named() {
+        assert_eq!(parse_command("  "), Ok(None));
+        assert_eq!(
+            parse_command("restart_device PTL-DOORS 300"),
+            Ok(Some(Command::Fault(Fault::RestartDevice {
+                device: "PTL-DOORS".into(),
+                down_ms: 300
+            })))
+        );
+        assert_eq!(
+            parse_command("stop_line andon T3-12"),
+            Ok(Some(Command::StopLine("andon T3-12".into())))
+        );
+        assert_eq!(
+            parse_command("duplicate"),
+            Ok(Some(Command::Fault(Fault::Duplicate)))
+        );
+        let bad = parse_command("restart_device PTL-DOORS soon").expect_err("not a number");
+        assert!(bad.contains("`soon`"), "{bad}");
+        let unknown = parse_command("explode").expect_err("unknown");
+        assert!(unknown.contains("drop_sessions"), "{unknown}");
+        assert!(
+            parse_command("gap 3").is_err(),
+            "gaps come from the scenario only"
+        );
+    }
+}

@@ -403,3 +403,63 @@ pub fn resume_point(steps: &[Step], truth: &[crate::truth::Entry]) -> usize {
     }
     from.min(steps.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::truth::Entry;
+
+    fn broadcast(vehicle: u32) -> Event {
+        Event::Broadcast {
+            point: "B1".into(),
+            vehicle,
+            record: RawRecord {
+                seq: vehicle,
+                vin: String::new(),
+                body: String::new(),
+                model: "M".into(),
+                options: Vec::new(),
+            },
+        }
+    }
+
+    fn sent(step: usize) -> Entry {
+        let Event::Broadcast {
+            point,
+            vehicle,
+            record,
+        } = broadcast(0)
+        else {
+            unreachable!()
+        };
+        Entry {
+            t_us: 0,
+            unix_ms: 0,
+            fact: Fact::Broadcast {
+                step,
+                point,
+                vehicle,
+                record,
+            },
+        }
+    }
+
+    #[test]
+    fn a_resumed_run_sends_the_last_broadcasts_again_but_no_fault() {
+        let mut steps: Vec<Step> = (0..20)
+            .map(|n| Step {
+                at_ms: u64::from(n) * 1000,
+                event: broadcast(n),
+            })
+            .collect();
+        // Nothing sent yet: from the start.
+        assert_eq!(resume_point(&steps, &[]), 0);
+        // Step 14 was the last sent: the eight before 15 again.
+        assert_eq!(resume_point(&steps, &[sent(3), sent(14)]), 7);
+        // A fault at step 10 is not played twice.
+        steps[10].event = Event::Fault(Fault::DropSessions);
+        assert_eq!(resume_point(&steps, &[sent(14)]), 11);
+        // Everything sent: nothing left but the overlap.
+        assert_eq!(resume_point(&steps, &[sent(19)]), 12);
+    }
+}

@@ -170,3 +170,42 @@ pub fn read(path: &Path) -> io::Result<Vec<Entry>> {
     }
     Ok(entries)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_reads_back_and_a_torn_last_line_is_skipped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("truth.jsonl");
+        let truth = Truth::append_to(&path).expect("open");
+        truth.record(Fact::LineRunning);
+        truth.record(Fact::Fault {
+            fault: Fault::Duplicate,
+        });
+        drop(truth);
+        // A crash in the middle of a line.
+        let mut file = OpenOptions::new().append(true).open(&path).expect("reopen");
+        file.write_all(b"{\"t_us\":1,\"unix_").expect("write");
+        let facts: Vec<Fact> = read(&path)
+            .expect("read")
+            .into_iter()
+            .map(|e| e.fact)
+            .collect();
+        assert_eq!(
+            facts,
+            vec![
+                Fact::LineRunning,
+                Fact::Fault {
+                    fault: Fault::Duplicate
+                }
+            ]
+        );
+        assert!(
+            read(&dir.path().join("none.jsonl"))
+                .expect("missing")
+                .is_empty()
+        );
+    }
+}

@@ -152,32 +152,50 @@ async fn start_sim(dir: &Path, operators: bool) -> Sim {
     .unwrap()
 }
 
-/// Broadcasts vehicles `first..first + count` at `rate` per second, jittered; returns when
-/// each was set, with the (unit, bin position) its pick light must show on.
+/// One broadcast as set: when (sim-line's clock, and the wall clock in µs), its number, and
+/// the (unit, bin position) its pick light must show on.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    t_us: u64,
+    wall_us: i64,
+    seq: u32,
+    unit: u8,
+    position: u16,
+}
+
+/// Broadcasts vehicles `first..first + count` at `rate` per second, jittered.
 async fn broadcast(
     sim: &Sim,
     rng: &mut ChaCha8Rng,
     first: usize,
     count: usize,
     rate: f64,
-) -> Vec<(u64, u8, u16)> {
+) -> Vec<Sent> {
     let mean = 1.0 / rate;
     let mut sent = Vec::with_capacity(count);
     let mut due = tokio::time::Instant::now();
     for n in first..first + count {
         let k = (n as u32) % STATIONS;
         let a = rng.next_u64().is_multiple_of(2);
+        let seq = (n % 10_000) as u32;
         let record = RawRecord {
-            seq: (n % 10_000) as u32,
+            seq,
             vin: format!("BENCH{n:012}"),
             body: String::new(),
             model: format!("M{k:02}"),
             options: vec![format!("X={}", if a { "A" } else { "B" })],
         };
         tokio::time::sleep_until(due).await;
-        let at = sim.truth().t_us(Instant::now());
+        let t_us = sim.truth().t_us(Instant::now());
+        let wall_us = chrono::Utc::now().timestamp_micros();
         sim.opcua().broadcast("B1", record);
-        sent.push((at, (k + 1) as u8, u16::from(!a)));
+        sent.push(Sent {
+            t_us,
+            wall_us,
+            seq,
+            unit: (k + 1) as u8,
+            position: u16::from(!a),
+        });
         let jitter = 0.5 + (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         due += Duration::from_secs_f64(mean * jitter);
     }
@@ -185,7 +203,7 @@ async fn broadcast(
 }
 
 /// Latency of each broadcast (µs), `None` if its light never came or came too late.
-fn latencies(truth: &Truth, sent: &[(u64, u8, u16)]) -> Vec<Option<u64>> {
+fn latencies(truth: &Truth, sent: &[Sent]) -> Vec<Option<u64>> {
     let mut writes: BTreeMap<(u8, u16), Vec<u64>> = BTreeMap::new();
     for e in truth.entries() {
         if let Fact::Lamp {
@@ -203,15 +221,57 @@ fn latencies(truth: &Truth, sent: &[(u64, u8, u16)]) -> Vec<Option<u64>> {
     }
     let limit = LOST_AFTER.as_micros() as u64;
     sent.iter()
-        .map(|&(at, unit, position)| {
-            let times = writes.get(&(unit, position))?;
-            let i = times.partition_point(|&t| t <= at);
+        .map(|s| {
+            let times = writes.get(&(s.unit, s.position))?;
+            let i = times.partition_point(|&t| t <= s.t_us);
             times
                 .get(i)
-                .map(|&t| t - at)
+                .map(|&t| t - s.t_us)
                 .filter(|&latency| latency <= limit)
         })
         .collect()
+}
+
+/// Where Takt's time goes: from the set to the journal's time of the input (subscription,
+/// read, queue), and from there to the light (commit, router, Modbus write). p50 / p99 in ms.
+async fn breakdown(db: &Path, sent: &[Sent], total: &[Option<u64>]) -> String {
+    let store = takt::store::Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let mut journaled: BTreeMap<u32, i64> = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = store.journal_after(after, 10_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for e in page {
+            if let takt_core::Input::Broadcast { record, .. } = e.input {
+                journaled.insert(record.seq, e.at.timestamp_micros());
+            }
+        }
+    }
+    store.close().await;
+    let (mut to_journal, mut to_light) = (Vec::new(), Vec::new());
+    for (s, total) in sent.iter().zip(total) {
+        if let (Some(&at), Some(total)) = (journaled.get(&s.seq), total) {
+            let first = u64::try_from(at - s.wall_us).unwrap_or(0);
+            to_journal.push(first);
+            to_light.push(total.saturating_sub(first));
+        }
+    }
+    let quantiles = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        let at = |q: f64| {
+            v.get(((v.len() as f64 * q).ceil() as usize).saturating_sub(1))
+                .map_or(0.0, |&us| us as f64 / 1000.0)
+        };
+        format!("{:.2} / {:.2}", at(0.5), at(0.99))
+    };
+    format!(
+        "set → journal {}, journal → light {}",
+        quantiles(&mut to_journal),
+        quantiles(&mut to_light)
+    )
 }
 
 fn report(peer: &str, rate: f64, measured: &[Option<u64>]) {
@@ -263,7 +323,13 @@ async fn takt_runs() -> (u64, u64) {
         let sent = broadcast(&sim, &mut rng, next, count, rate).await;
         next += count;
         tokio::time::sleep(LOST_AFTER).await;
-        report("takt", rate, &latencies(sim.truth(), &sent));
+        let measured = latencies(sim.truth(), &sent);
+        report("takt", rate, &measured);
+        let db = dir.path().join("data/takt.db");
+        println!(
+            "  takt {rate}/s: {}",
+            breakdown(&db, &sent, &measured).await
+        );
     }
     let rest = VEHICLES_FOR_RSS.saturating_sub(next);
     broadcast(&sim, &mut rng, next, rest, 100.0).await;
