@@ -51,6 +51,11 @@ pub struct OpcUaFloor {
     /// Accept any client certificate on the secure endpoint.
     #[serde(default = "yes")]
     pub trust_client_certs: bool,
+    /// The server's subscription tick, which is also the shortest publishing and sampling
+    /// interval it grants. A publish waits for the first tick after its interval has passed,
+    /// so a tick of 1 ms keeps a 10 ms subscription at 10 ms instead of up to 20.
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -144,6 +149,9 @@ fn default_fifo_slots() -> usize {
 }
 fn default_namespace_uri() -> String {
     "urn:takt:sim-line".to_owned()
+}
+fn default_tick_ms() -> u64 {
+    10
 }
 fn yes() -> bool {
     true
@@ -270,6 +278,7 @@ impl Floor {
             .map(|u| (u.user.clone(), u.password.clone()))
             .collect();
         cfg.trust_client_certs = o.trust_client_certs;
+        cfg.poll_interval_ms = o.tick_ms;
         cfg
     }
 }

@@ -8,8 +8,8 @@
 //! Run: `cargo bench -p takt-tests --bench broadcast_to_light` (about 5 minutes). Figures go
 //! to BENCHMARKS.md.
 //!
-//! The bench plant has 20 pick stations, one per model; broadcast n carries model n mod 20, so
-//! each station sees every 20th vehicle and simulated operators (pressing at once) have it
+//! The bench plant has 40 pick stations (on two Modbus gateways), one per model; broadcast n
+//! carries model n mod 40, so each station sees every 40th vehicle and simulated operators (pressing at once) have it
 //! idle again before its next one: every broadcast lights a pick at once, as on a real line.
 //! Both peers read a FIFO layout (the glue cannot acknowledge a handshake) with a 10 ms
 //! publishing and sampling interval; broadcasts are set at jittered times (±50 % of the
@@ -30,7 +30,10 @@ use takt_sim_line::player::Sim;
 use takt_sim_line::truth::{Fact, Truth};
 use takt_tests::{Controller, repo_root};
 
-const STATIONS: u32 = 20;
+const STATIONS: u32 = 40;
+/// Stations per light module (Modbus gateway): two gateways, each polled on its own connection.
+const PER_MODULE: u32 = 20;
+const MODULES: [&str; 2] = ["PTL-A", "PTL-B"];
 const RACK: u32 = 4;
 const GREEN: u16 = 1;
 const WARM_UP: usize = 40;
@@ -90,8 +93,8 @@ fn plant_toml() -> String {
     t
 }
 
-/// Plant I/O of the controller: sim-line's FIFO at B1 and one Modbus gateway, unit k + 1 per
-/// station (bins at 0 and 1, rack slots from 4).
+/// Plant I/O of the controller: sim-line's FIFO at B1 and two Modbus gateways, station k on
+/// gateway k / 20, unit k % 20 + 1 (bins at 0 and 1, rack slots from 4).
 fn plant_io(sim: &Sim, pki: &Path) -> String {
     let fields = |f: &str| format!("s=L1.B1.Fifo[{{i}}].{f}");
     let mut t = format!(
@@ -99,35 +102,46 @@ fn plant_io(sim: &Sim, pki: &Path) -> String {
          namespace_uri = \"urn:takt:sim-line\"\npki_dir = \"{}\"\npublishing_interval_ms = 10\n\
          [sources.layout]\nkind = \"fifo\"\ntrigger = \"s=L1.B1.Count\"\nslot_count = 8\n\
          slot_template = {{ seq = \"{}\", vin = \"{}\", model = \"{}\", options = \"{}\" }}\n\n\
-         [[devices]]\nid = \"PTL\"\nendpoint = \"{}\"\npoll_ms = 5\nunits = [\n",
+         ",
         sim.opcua().local_addr(),
         pki.display(),
         fields("Seq"),
         fields("Vin"),
         fields("Model"),
         fields("Options"),
-        sim.module_addr("PTL").unwrap(),
     );
-    for k in 0..STATIONS {
+    for (m, module) in MODULES.iter().enumerate() {
         t += &format!(
-            "  {{ unit = {}, profile = \"sim-line\", station = \"S{k:02}\", first_bin_position = 0, first_slot_position = 4 }},\n",
-            k + 1
+            "\n[[devices]]\nid = \"{module}\"\nendpoint = \"{}\"\npoll_ms = 5\nunits = [\n",
+            sim.module_addr(module).unwrap()
         );
+        for u in 0..PER_MODULE {
+            let k = m as u32 * PER_MODULE + u;
+            t += &format!(
+                "  {{ unit = {}, profile = \"sim-line\", station = \"S{k:02}\", first_bin_position = 0, first_slot_position = 4 }},\n",
+                u + 1
+            );
+        }
+        t += "]\n";
     }
-    t + "]\n"
+    t
 }
 
 fn floor(dir: &Path, operators: bool) -> Floor {
-    let units: Vec<String> = (1..=STATIONS).map(|u| u.to_string()).collect();
-    let mut text = format!(
-        "[opcua]\nlisten = \"127.0.0.1:0\"\nlayout = \"fifo\"\nfifo_slots = 8\n\n\
-         [[modules]]\nname = \"PTL\"\nlisten = \"127.0.0.1:0\"\nunits = [{}]\n",
-        units.join(", ")
-    );
-    if operators {
-        for u in 1..=STATIONS {
+    let units: Vec<String> = (1..=PER_MODULE).map(|u| u.to_string()).collect();
+    // A 1 ms server tick: a 10 ms publish goes out 10 ms after the last, not at the first 10 ms
+    // tick after that (up to 20).
+    let mut text =
+        "[opcua]\nlisten = \"127.0.0.1:0\"\nlayout = \"fifo\"\nfifo_slots = 8\ntick_ms = 1\n"
+            .to_owned();
+    for module in MODULES {
+        text += &format!(
+            "\n[[modules]]\nname = \"{module}\"\nlisten = \"127.0.0.1:0\"\nunits = [{}]\n",
+            units.join(", ")
+        );
+        for u in (1..=PER_MODULE).filter(|_| operators) {
             text += &format!(
-                "\n[[operators]]\nmodule = \"PTL\"\nunit = {u}\nbins = {{ first = 0, count = 2 }}\n\
+                "\n[[operators]]\nmodule = \"{module}\"\nunit = {u}\nbins = {{ first = 0, count = 2 }}\n\
                  slots = {{ first = 4, count = {RACK} }}\npress_after_ms = 0\nhold_ms = 40\n\
                  retry_after_ms = 2000\n"
             );
@@ -159,6 +173,7 @@ struct Sent {
     t_us: u64,
     wall_us: i64,
     seq: u32,
+    module: &'static str,
     unit: u8,
     position: u16,
 }
@@ -193,7 +208,8 @@ async fn broadcast(
             t_us,
             wall_us,
             seq,
-            unit: (k + 1) as u8,
+            module: MODULES[(k / PER_MODULE) as usize],
+            unit: (k % PER_MODULE + 1) as u8,
             position: u16::from(!a),
         });
         let jitter = 0.5 + (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
@@ -204,16 +220,20 @@ async fn broadcast(
 
 /// Latency of each broadcast (µs), `None` if its light never came or came too late.
 fn latencies(truth: &Truth, sent: &[Sent]) -> Vec<Option<u64>> {
-    let mut writes: BTreeMap<(u8, u16), Vec<u64>> = BTreeMap::new();
+    let mut writes: BTreeMap<(String, u8, u16), Vec<u64>> = BTreeMap::new();
     for e in truth.entries() {
         if let Fact::Lamp {
+            device,
             unit,
             position,
             colour: GREEN,
             ..
         } = e.fact
         {
-            writes.entry((unit, position)).or_default().push(e.t_us);
+            writes
+                .entry((device, unit, position))
+                .or_default()
+                .push(e.t_us);
         }
     }
     for times in writes.values_mut() {
@@ -222,7 +242,7 @@ fn latencies(truth: &Truth, sent: &[Sent]) -> Vec<Option<u64>> {
     let limit = LOST_AFTER.as_micros() as u64;
     sent.iter()
         .map(|s| {
-            let times = writes.get(&(s.unit, s.position))?;
+            let times = writes.get(&(s.module.to_owned(), s.unit, s.position))?;
             let i = times.partition_point(|&t| t <= s.t_us);
             times
                 .get(i)
@@ -346,12 +366,13 @@ async fn python_runs(python: &Path) {
     let mut bridge = Command::new(python)
         .arg(repo_root().join("tests/interop/bench_bridge.py"))
         .args([
-            &sim.opcua().endpoint_url(),
-            "urn:takt:sim-line",
-            "L1",
-            "B1",
-            &sim.module_addr("PTL").unwrap().to_string(),
+            sim.opcua().endpoint_url(),
+            "urn:takt:sim-line".to_owned(),
+            "L1".to_owned(),
+            "B1".to_owned(),
+            PER_MODULE.to_string(),
         ])
+        .args(MODULES.map(|m| sim.module_addr(m).unwrap().to_string()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -2,11 +2,12 @@
 broadcast's push counter, a read of the newest slot, a pymodbus write of the pick light.
 No journal, no state, no acknowledgement.
 
-Usage: bench_bridge.py OPCUA_URL NAMESPACE_URI LINE POINT MODBUS_HOST:PORT
+Usage: bench_bridge.py OPCUA_URL NAMESPACE_URI LINE POINT UNITS_PER_MODULE HOST:PORT...
 
-The model code `Mkk` selects Modbus unit kk + 1; option `X=A` lights position 0, anything else
-position 1 (the sim-line register map: colour, digits, blink at 4 * position). Prints `ready`
-once subscribed; runs until stdin closes.
+The model code `Mkk` selects station kk: module kk // UNITS_PER_MODULE, unit
+kk % UNITS_PER_MODULE + 1; option `X=A` lights position 0, anything else position 1 (the
+sim-line register map: colour, digits, blink at 4 * position). Prints `ready` once
+subscribed; runs until stdin closes.
 """
 
 import asyncio
@@ -20,10 +21,14 @@ GREEN = 1
 
 
 async def main() -> None:
-    url, ns_uri, line, point, modbus = sys.argv[1:6]
-    host, port = modbus.rsplit(":", 1)
-    lights = AsyncModbusTcpClient(host, port=int(port))
-    await lights.connect()
+    url, ns_uri, line, point, per_module = sys.argv[1:6]
+    per_module = int(per_module)
+    modules = []
+    for endpoint in sys.argv[6:]:
+        host, port = endpoint.rsplit(":", 1)
+        client = AsyncModbusTcpClient(host, port=int(port))
+        await client.connect()
+        modules.append(client)
     async with Client(url=url) as client:
         ns = await client.get_namespace_index(ns_uri)
 
@@ -35,7 +40,9 @@ async def main() -> None:
         class Handler:
             async def datachange_notification(self, _node, _value, _data):
                 code, opts = await client.read_values([model, options])
-                unit = int(code[1:]) + 1
+                station = int(code[1:])
+                lights = modules[station // per_module]
+                unit = station % per_module + 1
                 position = 0 if "X=A" in opts else 1
                 await lights.write_registers(4 * position, [GREEN, 1, 0], device_id=unit)
 
@@ -43,7 +50,8 @@ async def main() -> None:
         await sub.subscribe_data_change(node("Count"), sampling_interval=PUBLISHING_MS)
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    lights.close()
+    for client in modules:
+        client.close()
 
 
 asyncio.run(main())
