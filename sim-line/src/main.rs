@@ -87,18 +87,24 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt.block_on(async {
-            match cli.command {
-                Cmd::Run {
-                    inputs,
-                    floor,
-                    truth,
-                    fresh,
-                    exit_when_done,
-                } => run(&inputs, &floor, &truth, fresh, exit_when_done).await,
-                Cmd::Plan { inputs } => plan(&inputs),
-            }
-        }),
+        Ok(rt) => {
+            let result = rt.block_on(async {
+                match cli.command {
+                    Cmd::Run {
+                        inputs,
+                        floor,
+                        truth,
+                        fresh,
+                        exit_when_done,
+                    } => run(&inputs, &floor, &truth, fresh, exit_when_done).await,
+                    Cmd::Plan { inputs } => plan(&inputs),
+                }
+            });
+            // The standard-input reader blocks in a thread of its own until input ends; do not
+            // wait for it.
+            rt.shutdown_background();
+            result
+        }
         Err(e) => Err(e.into()),
     };
     match result {
