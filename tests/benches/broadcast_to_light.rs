@@ -322,6 +322,28 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// A warm-up, then each of [`RATES`], one line each (and where Takt's time went, given its
+/// journal); returns the generator and the next vehicle, to go on from there.
+async fn measure(sim: &Sim, peer: &str, journal: Option<&Path>) -> (ChaCha8Rng, usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(20_261_124);
+    broadcast(sim, &mut rng, 0, WARM_UP, 20.0).await;
+    let mut next = WARM_UP;
+    for (rate, count) in RATES {
+        let sent = broadcast(sim, &mut rng, next, count, rate).await;
+        next += count;
+        tokio::time::sleep(LOST_AFTER).await;
+        let measured = latencies(sim.truth(), &sent);
+        report(peer, rate, &measured);
+        if let Some(db) = journal {
+            println!(
+                "  {peer} {rate}/s: {}",
+                breakdown(db, &sent, &measured).await
+            );
+        }
+    }
+    (rng, next)
+}
+
 /// Takt at both rates, then enough vehicles for the memory figure; (idle, after) RSS in KiB.
 async fn takt_runs() -> (u64, u64) {
     let dir = tempfile::tempdir().unwrap();
@@ -335,22 +357,7 @@ async fn takt_runs() -> (u64, u64) {
     let controller = Controller::start(dir.path(), &config).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = rss_kib(controller.pid());
-    let mut rng = ChaCha8Rng::seed_from_u64(20_261_124);
-    let mut next = 0;
-    broadcast(&sim, &mut rng, next, WARM_UP, 20.0).await;
-    next += WARM_UP;
-    for (rate, count) in RATES {
-        let sent = broadcast(&sim, &mut rng, next, count, rate).await;
-        next += count;
-        tokio::time::sleep(LOST_AFTER).await;
-        let measured = latencies(sim.truth(), &sent);
-        report("takt", rate, &measured);
-        let db = dir.path().join("data/takt.db");
-        println!(
-            "  takt {rate}/s: {}",
-            breakdown(&db, &sent, &measured).await
-        );
-    }
+    let (mut rng, next) = measure(&sim, "takt", Some(&dir.path().join("data/takt.db"))).await;
     let rest = VEHICLES_FOR_RSS.saturating_sub(next);
     broadcast(&sim, &mut rng, next, rest, 100.0).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -382,16 +389,7 @@ async fn python_runs(python: &Path) {
         .read_line(&mut ready)
         .unwrap();
     assert_eq!(ready.trim(), "ready", "the Python bridge did not start");
-    let mut rng = ChaCha8Rng::seed_from_u64(20_261_124);
-    let mut next = 0;
-    broadcast(&sim, &mut rng, next, WARM_UP, 20.0).await;
-    next += WARM_UP;
-    for (rate, count) in RATES {
-        let sent = broadcast(&sim, &mut rng, next, count, rate).await;
-        next += count;
-        tokio::time::sleep(LOST_AFTER).await;
-        report("python bridge", rate, &latencies(sim.truth(), &sent));
-    }
+    measure(&sim, "python bridge", None).await;
     if let Some(mut stdin) = bridge.stdin.take() {
         let _ = stdin.flush();
     }
