@@ -417,7 +417,12 @@ fn endpoint_url(addr: SocketAddr) -> String {
 
 fn bind_listener(addr: SocketAddr) -> io::Result<StdListener> {
     // std sets SO_REUSEADDR on Unix, so a restart rebinds despite TIME_WAIT connections.
-    StdListener::bind(addr)
+    let listener = StdListener::bind(addr)?;
+    // async-opcua accepts its connections itself; on Linux they inherit TCP_NODELAY from the
+    // listening socket. Without it a notification can wait behind the client's delayed ACK
+    // of the previous answer (up to 40 ms), the tail every client of the server would see.
+    socket2::SockRef::from(&listener).set_tcp_nodelay(true)?;
+    Ok(listener)
 }
 
 /// The write callback of `point`'s Ack. It runs under the address-space lock, where writing
