@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use crate::floor::OperatorFloor;
 use crate::lock;
 use crate::modbus::{Lamp, Panel};
+use crate::scenario::wall_time;
 use crate::truth::{Fact, Truth};
 
 /// Where an operator works and how fast the plant runs.
@@ -38,20 +39,14 @@ pub struct Workplace {
 pub fn spawn(cfg: OperatorFloor, at: Workplace) -> JoinHandle<()> {
     let seed = at.seed ^ u64::from(cfg.unit).rotate_left(32);
     let operator = Arc::new(Operator {
-        press_after: at.wall(cfg.press_after_ms),
-        retry_after: at.wall(cfg.retry_after_ms),
+        press_after: wall_time(cfg.press_after_ms, at.acceleration),
+        retry_after: wall_time(cfg.retry_after_ms, at.acceleration),
         hold: Duration::from_millis(cfg.hold_ms),
         cfg,
         at,
         generations: Mutex::default(),
     });
     tokio::spawn(operator.work(ChaCha8Rng::seed_from_u64(seed)))
-}
-
-impl Workplace {
-    fn wall(&self, plant_ms: u64) -> Duration {
-        Duration::from_secs_f64(plant_ms as f64 / 1000.0 / self.acceleration)
-    }
 }
 
 #[derive(Debug)]

@@ -20,7 +20,7 @@ use crate::floor::Floor;
 use crate::modbus::{SimModbus, SimModbusConfig};
 use crate::opcua::{SimOpcUa, SimOpcUaError};
 use crate::operators::{self, Workplace};
-use crate::scenario::{Event, Fault, Step, correct};
+use crate::scenario::{Event, Fault, Step, correct, wall_time};
 use crate::truth::{Fact, Truth};
 
 /// Wall-clock time a restarted OPC UA server stays down.
@@ -194,7 +194,7 @@ impl Sim {
         let origin = Instant::now();
         let mut commands_open = true;
         for (index, step) in steps.iter().enumerate().skip(from) {
-            let due = origin + self.wall(step.at_ms - first.at_ms);
+            let due = origin + wall_time(step.at_ms - first.at_ms, self.acceleration);
             loop {
                 tokio::select! {
                     () = tokio::time::sleep_until(due) => break,
@@ -326,10 +326,6 @@ impl Sim {
             Fault::StopBroadcasting { .. } => return Err(PlayError::PlanOnly("stop_broadcasting")),
         }
         Ok(())
-    }
-
-    fn wall(&self, plant_ms: u64) -> Duration {
-        Duration::from_secs_f64(plant_ms as f64 / 1000.0 / self.acceleration)
     }
 
     /// Stops the operators and every server.

@@ -280,11 +280,6 @@ impl Scenario {
         Ok(steps)
     }
 
-    /// Wall-clock milliseconds for `plant_ms` of plant time.
-    pub fn wall_ms(&self, plant_ms: u64) -> u64 {
-        (plant_ms as f64 / self.acceleration).round() as u64
-    }
-
     fn model_mix(&self, plant: &PlantConfig) -> Result<Vec<(String, f64)>, ScenarioError> {
         if self.models.is_empty() {
             return Ok(plant.models.iter().map(|m| (m.code.clone(), 1.0)).collect());
@@ -332,6 +327,12 @@ impl Scenario {
             })
             .collect()
     }
+}
+
+/// Wall-clock time for `plant_ms` of plant time on a line running `acceleration` times faster.
+#[must_use]
+pub fn wall_time(plant_ms: u64, acceleration: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(plant_ms as f64 / 1000.0 / acceleration)
 }
 
 /// Choices with their weights.

@@ -28,7 +28,7 @@ use takt_core::{PlantConfig, RawRecord};
 use takt_sim_line::floor::Floor;
 use takt_sim_line::player::Sim;
 use takt_sim_line::truth::{Fact, Truth};
-use takt_tests::{Controller, repo_root};
+use takt_tests::{Controller, repo_root, venv_python};
 
 const STATIONS: u32 = 40;
 /// Stations per light module (Modbus gateway): two gateways, each polled on its own connection.
@@ -45,7 +45,7 @@ const VEHICLES_FOR_RSS: usize = 10_000;
 const LOST_AFTER: Duration = Duration::from_secs(1);
 
 fn main() {
-    let python = python();
+    let python = venv_python();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -396,14 +396,4 @@ async fn python_runs(python: &Path) {
     let _ = bridge.kill();
     let _ = bridge.wait();
     sim.stop().await;
-}
-
-/// The project's venv Python, with asyncua and pymodbus (made by `scripts/python-env`).
-fn python() -> std::path::PathBuf {
-    let status = Command::new(repo_root().join("scripts/python-env"))
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "scripts/python-env failed");
-    repo_root().join(".venv/bin/python")
 }

@@ -92,6 +92,36 @@ pub fn wired_example(sim: &Sim, dir: &Path) -> String {
     text
 }
 
+/// Polls `check` every 10 ms until it gives a value; panics naming `what` after `limit`.
+///
+/// # Panics
+/// When `limit` passes first.
+pub async fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The project's venv Python with `asyncua` and `pymodbus`, made (or checked) by
+/// `scripts/python-env`.
+///
+/// # Panics
+/// If the script fails.
+#[must_use]
+pub fn venv_python() -> PathBuf {
+    let status = Command::new(repo_root().join("scripts/python-env"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("scripts/python-env runs");
+    assert!(status.success(), "scripts/python-env failed");
+    repo_root().join(".venv/bin/python")
+}
+
 /// The `takt` binary, built (or found up to date) in this workspace's target directory.
 ///
 /// # Panics

@@ -18,7 +18,7 @@ use takt_core::{Action, AlarmKind, Core, Input, Outcome, PlantConfig, StreamEven
 use takt_sim_line::player::Sim;
 use takt_sim_line::scenario::{Fault, Scenario};
 use takt_sim_line::truth::{Entry, Fact, Truth};
-use takt_tests::{Controller, example_config, floor, repo_root, wired_example};
+use takt_tests::{Controller, eventually, example_config, floor, repo_root, wired_example};
 
 /// 60 s of takt in 200 ms.
 const ACCELERATION: f64 = 300.0;
@@ -95,9 +95,13 @@ async fn play(kill_after: &[u32]) -> Run {
     let mut kills = 0;
     for &vehicle in kill_after {
         eventually(Duration::from_secs(120), "the vehicle to kill after", || {
-            truth.entries().iter().any(|e| {
-                matches!(&e.fact, Fact::Broadcast { vehicle: v, point, .. } if *v == vehicle && point == "B1")
-            })
+            truth
+                .entries()
+                .iter()
+                .any(|e| {
+                    matches!(&e.fact, Fact::Broadcast { vehicle: v, point, .. } if *v == vehicle && point == "B1")
+                })
+                .then_some(())
         })
         .await;
         controller.kill();
@@ -459,16 +463,5 @@ impl Run {
             }
         }
         assert!(checked > 0, "some lamp was lit when a module rebooted");
-    }
-}
-
-async fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

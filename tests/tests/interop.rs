@@ -18,7 +18,7 @@ use takt::bridge::Bridge;
 use takt::runtime::{Journaled, writer};
 use takt::store::Store;
 use takt_core::model::TaskKind;
-use takt_tests::{example_plant_only, repo_root};
+use takt_tests::{example_plant_only, repo_root, venv_python};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio_modbus::client::Reader;
@@ -55,15 +55,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn python() -> std::path::PathBuf {
-    let status = std::process::Command::new(repo_root().join("scripts/python-env"))
-        .stdout(Stdio::null())
-        .status()
-        .expect("scripts/python-env runs");
-    assert!(status.success(), "scripts/python-env failed");
-    repo_root().join(".venv/bin/python")
-}
-
 /// Reads `expected.len()` holding registers from `address` every 20 ms until they hold
 /// `expected` and `also()` is true, at most `WAIT`.
 async fn wait_for_registers(
@@ -90,7 +81,7 @@ async fn wait_for_registers(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_plc_and_foreign_light_modules_drive_the_right_registers() {
-    let python = python();
+    let python = venv_python();
     let dir = tempfile::tempdir().expect("temp dir");
     let (opc_port, modbus_port) = (free_port(), free_port());
     let mut plc = Command::new(&python)

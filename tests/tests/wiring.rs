@@ -14,25 +14,13 @@ use takt_core::model::{TaskKind, TaskStatus};
 use takt_sim_line::player::Sim;
 use takt_sim_line::scenario::{Event, Scenario};
 use takt_sim_line::truth::Truth;
-use takt_tests::{example_config, floor, wired_example};
+use takt_tests::{eventually, example_config, floor, wired_example};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// sim-line profile colour codes.
 const GREEN: u16 = 1;
 const BLUE: u16 = 2;
 const RED: u16 = 3;
-
-/// Polls `check` every 10 ms until it gives a value, at most `WAIT`.
-async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journal() {
@@ -82,7 +70,7 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
         .iter()
         .find(|s| s.id == "PS-DOORS")
         .expect("station");
-    let pick = eventually("a pick task at PS-DOORS", || {
+    let pick = eventually(WAIT, "a pick task at PS-DOORS", || {
         handle
             .status()
             .open_tasks
@@ -95,7 +83,7 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
         panic!("first task is a pick: {pick:?}");
     };
     let position = station.bins.iter().position(|b| &b.id == bin).expect("bin") as u16;
-    eventually("the pick light", || {
+    eventually(WAIT, "the pick light", || {
         (modules.panel().lamp(1, position).map(|l| l.colour) == Some(GREEN)).then_some(())
     })
     .await;
@@ -110,7 +98,7 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
         .panel()
         .press(1, wrong, Duration::from_millis(60))
         .await;
-    eventually("the wrong-pick alarm", || {
+    eventually(WAIT, "the wrong-pick alarm", || {
         handle
             .status()
             .alarms
@@ -119,7 +107,7 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
             .then_some(())
     })
     .await;
-    eventually("the red light", || {
+    eventually(WAIT, "the red light", || {
         (modules.panel().lamp(1, wrong).map(|l| l.colour) == Some(RED)).then_some(())
     })
     .await;
@@ -129,7 +117,7 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
         .panel()
         .press(1, position, Duration::from_millis(60))
         .await;
-    let put = eventually("the put task", || {
+    let put = eventually(WAIT, "the put task", || {
         handle
             .status()
             .open_tasks
@@ -142,7 +130,7 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
         unreachable!("matched a put")
     };
     let slot_position = 8 + slot as u16 - 1;
-    eventually("the put light", || {
+    eventually(WAIT, "the put light", || {
         (modules.panel().lamp(1, slot_position).map(|l| l.colour) == Some(BLUE)
             && modules.panel().lamp(1, position).map(|l| l.colour) == Some(0))
         .then_some(())
