@@ -199,7 +199,7 @@ async fn commit_cost(
         let now = chrono::Utc::now();
         let batch: Vec<_> = inputs.by_ref().take(size).map(|i| (now, i)).collect();
         let t = Instant::now();
-        let staged = journaled.stage(batch)?;
+        let mut staged = journaled.stage(batch)?;
         stage_us += t.elapsed().as_micros();
         let t = Instant::now();
         staged.commit(&store).await?;
@@ -236,6 +236,7 @@ async fn main() -> anyhow::Result<()> {
         (5_000, 25_000),
         (10_000, 50_000),
         (15_000, 60_000),
+        (20_000, 80_000),
     ];
     let mut paced = Vec::new();
     for (rate, n) in rates {

@@ -166,7 +166,7 @@ impl Journaled {
         batch: Vec<(DateTime<Utc>, Input)>,
     ) -> Result<(Vec<Applied>, Vec<Action>), StoreError> {
         let committed = match self.stage(batch) {
-            Ok(staged) => staged.commit(&self.store).await.map(|()| staged),
+            Ok(mut staged) => staged.commit(&self.store).await.map(|()| staged),
             Err(e) => Err(e),
         };
         let staged = match committed {
@@ -211,8 +211,12 @@ pub struct Staged {
 
 impl Staged {
     /// Journal rows and projection changes in one transaction; then the snapshot, if one is due.
-    pub async fn commit(&self, store: &Store) -> Result<(), StoreError> {
-        store.commit_prepared(&self.prepared).await?;
+    /// The rows are moved into the transaction: a batch commits once (after a failure the core
+    /// is rebuilt from the store, not the batch retried).
+    pub async fn commit(&mut self, store: &Store) -> Result<(), StoreError> {
+        store
+            .commit_prepared(std::mem::take(&mut self.prepared))
+            .await?;
         if let (Some(json), Some(last)) = (
             self.snapshot.as_ref().and_then(Snapshot::encode),
             self.applied.last(),

@@ -203,7 +203,7 @@ async fn run(
             }
             continue;
         }
-        if let Some(staged) = staged {
+        if let Some(mut staged) = staged {
             let store = journaled.store().clone();
             let commit = tokio::spawn(async move {
                 let result = staged.commit(&store).await;

@@ -11,9 +11,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use sqlx::query_builder::Separated;
+use std::sync::Arc;
+
+use sqlx::error::BoxDynError;
 use sqlx::types::Json;
-use sqlx::{Database, QueryBuilder, Row};
+use sqlx::{Arguments, AssertSqlSafe, Database, QueryBuilder, Row};
 
 use super::rows::{Kind, Val};
 
@@ -30,7 +32,11 @@ pub(crate) trait Dialect: Database {
     const CONSISTENT_READ: Option<&'static str>;
 
     fn push_bind(qb: &mut QueryBuilder<Self>, v: &Val);
-    fn push_bind_separated(sep: &mut Separated<'_, Self, &'static str>, v: &Val);
+    /// Moves `v` into `args`: the hot path encodes each value once, without a copy.
+    fn bind(args: &mut Self::Arguments, v: Val) -> Result<(), sqlx::error::BoxDynError>;
+    /// Appends the placeholder of bind parameter `n` (1-based), with the cast a value of
+    /// `like`'s kind needs, to a statement text built ahead of its arguments.
+    fn placeholder(sql: &mut String, n: usize, like: &Val);
     fn get(row: &Self::Row, index: usize, kind: Kind) -> Result<Val, sqlx::Error>;
     /// Runs the built statement; returns the number of rows it affected.
     fn execute<'a>(
@@ -41,10 +47,17 @@ pub(crate) trait Dialect: Database {
         conn: &'a mut Self::Connection,
         qb: &'a mut QueryBuilder<Self>,
     ) -> BoxFuture<'a, Result<Vec<Self::Row>, sqlx::Error>>;
+    /// Runs a statement text with arguments bound by [`Dialect::bind`].
+    fn execute_with(
+        conn: &mut Self::Connection,
+        sql: Arc<str>,
+        args: Self::Arguments,
+    ) -> BoxFuture<'_, Result<u64, sqlx::Error>>;
 }
 
 macro_rules! dialect {
-    ($db:ty, $name:literal, $max_binds:expr, $json_text_cast:literal, $consistent_read:expr) => {
+    ($db:ty, $name:literal, $max_binds:expr, $placeholder:expr, $json_text_cast:literal,
+     $consistent_read:expr) => {
         impl Dialect for $db {
             const BACKEND: &'static str = $name;
             const MAX_BINDS: usize = $max_binds;
@@ -62,16 +75,22 @@ macro_rules! dialect {
                 };
             }
 
-            fn push_bind_separated(sep: &mut Separated<'_, Self, &'static str>, v: &Val) {
+            fn bind(args: &mut Self::Arguments, v: Val) -> Result<(), BoxDynError> {
                 match v {
-                    Val::Int(v) => sep.push_bind(*v),
-                    Val::Real(v) => sep.push_bind(*v),
-                    Val::Bool(v) => sep.push_bind(*v),
-                    Val::Text(v) => sep.push_bind(v.clone()),
-                    Val::Time(v) => sep.push_bind(*v),
-                    Val::Json(v) => sep.push_bind(v.clone().map(Json)),
-                    Val::JsonText(v) => sep.push_bind(v.clone()).push_unseparated($json_text_cast),
-                };
+                    Val::Int(v) => args.add(v),
+                    Val::Real(v) => args.add(v),
+                    Val::Bool(v) => args.add(v),
+                    Val::Text(v) | Val::JsonText(v) => args.add(v),
+                    Val::Time(v) => args.add(v),
+                    Val::Json(v) => args.add(v.map(Json)),
+                }
+            }
+
+            fn placeholder(sql: &mut String, n: usize, like: &Val) {
+                $placeholder(sql, n);
+                if matches!(like, Val::JsonText(_)) {
+                    sql.push_str($json_text_cast);
+                }
             }
 
             fn get(row: &Self::Row, index: usize, kind: Kind) -> Result<Val, sqlx::Error> {
@@ -101,18 +120,42 @@ macro_rules! dialect {
             ) -> BoxFuture<'a, Result<Vec<Self::Row>, sqlx::Error>> {
                 Box::pin(async move { qb.build().fetch_all(conn).await })
             }
+
+            fn execute_with(
+                conn: &mut Self::Connection,
+                sql: Arc<str>,
+                args: Self::Arguments,
+            ) -> BoxFuture<'_, Result<u64, sqlx::Error>> {
+                Box::pin(async move {
+                    let done = sqlx::query_with(AssertSqlSafe(sql), args)
+                        .execute(conn)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            }
         }
     };
 }
 
 // SQLITE_MAX_VARIABLE_NUMBER of the bundled SQLite (≥ 3.32). JSON is plain text.
-dialect!(sqlx::Sqlite, "sqlite", 32_766, "", None);
+dialect!(
+    sqlx::Sqlite,
+    "sqlite",
+    32_766,
+    |sql: &mut String, _: usize| sql.push('?'),
+    "",
+    None
+);
 // The wire protocol counts parameters in a 16-bit field read as unsigned. Text becomes `JSON`
 // only by an explicit cast.
 dialect!(
     sqlx::Postgres,
     "postgres",
     65_535,
+    |sql: &mut String, n: usize| {
+        sql.push('$');
+        sql.push_str(&n.to_string());
+    },
     "::json",
     Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 );

@@ -314,8 +314,7 @@ impl Store {
         entries: &[JournalEntry],
         changes: &[Change],
     ) -> Result<(), StoreError> {
-        self.commit_prepared(&Self::prepare(entries, changes)?)
-            .await
+        self.commit_prepared(Self::prepare(entries, changes)?).await
     }
 
     /// The database-free half of [`Store::commit`]: check and encode the batch.
@@ -324,7 +323,7 @@ impl Store {
     }
 
     /// The database half of [`Store::commit`], for a batch made by [`Store::prepare`].
-    pub async fn commit_prepared(&self, batch: &Prepared) -> Result<(), StoreError> {
+    pub async fn commit_prepared(&self, batch: Prepared) -> Result<(), StoreError> {
         on_pool!(self, pool => ops::commit(pool, batch).await)
     }
 

@@ -2,7 +2,8 @@
 //! `ON CONFLICT … DO UPDATE … excluded`, `LIMIT`, `COALESCE`; placeholders come from
 //! `QueryBuilder`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use chrono::Utc;
 use sqlx::{Pool, QueryBuilder};
@@ -61,34 +62,65 @@ fn statement_rows(left: usize, bind_limit_rows: usize) -> usize {
     1 << (usize::BITS - 1 - fits.leading_zeros())
 }
 
-/// Multi-row `INSERT`s of `rows` into `head`, each statement followed by `tail`.
+/// Multi-row `INSERT`s of `rows` into `head`, each statement followed by `tail`. The values are
+/// moved into the arguments, and the statement texts (thousands of placeholders) come from
+/// [`statement_text`]: building and binding them afresh every commit cost as much as SQLite's
+/// own work on the rows.
 async fn insert_chunked<D: Dialect>(
     conn: &mut D::Connection,
     head: &str,
     tail: &str,
     columns: usize,
-    rows: &[Vec<Val>],
+    rows: Vec<Vec<Val>>,
 ) -> Result<(), sqlx::Error> {
     let bind_limit_rows = D::MAX_BINDS / columns;
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let (chunk, after) = rest.split_at(statement_rows(rest.len(), bind_limit_rows));
-        rest = after;
-        let mut qb = QueryBuilder::<D>::new(head);
-        qb.push_values(chunk, |mut sep, row| {
-            for value in row {
-                D::push_bind_separated(&mut sep, value);
-            }
-        });
-        qb.push(tail);
-        D::execute(conn, &mut qb).await?;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let n = statement_rows(rows.len(), bind_limit_rows);
+        let sql = statement_text::<D>(head, tail, rows.peek().map_or(&[], Vec::as_slice), n);
+        let mut args = D::Arguments::default();
+        sqlx::Arguments::reserve(&mut args, n * columns, 0);
+        for value in rows.by_ref().take(n).flatten() {
+            D::bind(&mut args, value).map_err(sqlx::Error::Encode)?;
+        }
+        D::execute_with(conn, sql, args).await?;
     }
     Ok(())
 }
 
+/// `head VALUES (…), … tail` for `rows` rows shaped like `like`, built once per process for
+/// each (backend, head, size): with power-of-two sizes that is a few dozen texts in all.
+fn statement_text<D: Dialect>(head: &str, tail: &str, like: &[Val], rows: usize) -> Arc<str> {
+    type Texts = HashMap<(&'static str, String, usize), Arc<str>>;
+    static TEXTS: LazyLock<Mutex<Texts>> = LazyLock::new(Mutex::default);
+    let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+    texts
+        .entry((D::BACKEND, head.to_owned(), rows))
+        .or_insert_with(|| {
+            let mut sql = String::with_capacity(head.len() + tail.len() + rows * like.len() * 6);
+            sql.push_str(head);
+            sql.push_str("VALUES ");
+            let mut n = 0;
+            for row in 0..rows {
+                sql.push_str(if row == 0 { "(" } else { ", (" });
+                for (column, value) in like.iter().enumerate() {
+                    if column > 0 {
+                        sql.push_str(", ");
+                    }
+                    n += 1;
+                    D::placeholder(&mut sql, n, value);
+                }
+                sql.push(')');
+            }
+            sql.push_str(tail);
+            sql.into()
+        })
+        .clone()
+}
+
 /// A batch checked and encoded into rows, ready to commit: everything that can be done without
 /// the database, so the runtime can do it while the previous batch is still committing.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Prepared {
     first: Option<i64>,
     last: Option<i64>,
@@ -133,7 +165,7 @@ pub(crate) fn prepare(
     })
 }
 
-pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: &Prepared) -> Result<(), StoreError> {
+pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Prepared) -> Result<(), StoreError> {
     let Prepared {
         first,
         last,
@@ -148,9 +180,9 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: &Prepared) -> Resu
 
     let failed = |source| StoreError::Commit {
         backend: D::BACKEND,
-        first: *first,
-        last: *last,
-        changes: *changes,
+        first,
+        last,
+        changes,
         source,
     };
     let mut tx = pool.begin().await.map_err(failed)?;
@@ -168,7 +200,7 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: &Prepared) -> Resu
         .await
         .map_err(failed)?;
     }
-    if let Some(first) = *first {
+    if let Some(first) = first {
         insert_chunked::<D>(
             &mut *tx,
             "INSERT INTO journal (id, at, kind, payload, outcome, reason) ",
@@ -187,7 +219,7 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: &Prepared) -> Resu
         let rows = D::fetch_all(&mut *tx, &mut qb).await.map_err(failed)?;
         let count = int(&rows, 0, "journal count")?;
         let max = int(&rows, 1, "journal max id")?;
-        if usize::try_from(count).ok() != Some(*entries) {
+        if usize::try_from(count).ok() != Some(entries) {
             // Dropping `tx` rolls the whole batch back.
             return Err(StoreError::JournalOrder {
                 id: first,
@@ -316,19 +348,21 @@ pub(crate) async fn save_snapshot<D: Dialect>(
 ) -> Result<(), StoreError> {
     let failed = query::<D>("save a snapshot");
     let mut tx = pool.begin().await.map_err(failed)?;
-    let mut qb = QueryBuilder::<D>::new("INSERT INTO snapshots (journal_id, state, taken_at) ");
-    qb.push_values([()], |mut sep, ()| {
-        D::push_bind_separated(&mut sep, &Val::Int(Some(journal_id)));
-        D::push_bind_separated(&mut sep, &Val::JsonText(Some(state.to_string())));
-        D::push_bind_separated(&mut sep, &Val::Time(Some(super::journal_time(Utc::now()))));
-    });
-    qb.push(
+    let row = vec![
+        Val::Int(Some(journal_id)),
+        Val::JsonText(Some(state.to_string())),
+        Val::Time(Some(super::journal_time(Utc::now()))),
+    ];
+    insert_chunked::<D>(
+        &mut *tx,
+        "INSERT INTO snapshots (journal_id, state, taken_at) ",
         " ON CONFLICT (journal_id) DO UPDATE SET state = excluded.state, \
          taken_at = excluded.taken_at",
-    );
-    D::execute(&mut *tx, &mut qb)
-        .await
-        .map_err(query::<D>("save a snapshot"))?;
+        3,
+        vec![row],
+    )
+    .await
+    .map_err(query::<D>("save a snapshot"))?;
     let mut qb = QueryBuilder::<D>::new(
         "DELETE FROM snapshots WHERE journal_id NOT IN \
          (SELECT journal_id FROM snapshots ORDER BY journal_id DESC LIMIT ",
@@ -478,7 +512,7 @@ pub(crate) async fn reset_projections<D: Dialect>(pool: &Pool<D>) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use super::statement_rows;
+    use super::{Val, statement_rows, statement_text};
 
     #[test]
     fn statements_come_in_power_of_two_sizes() {
@@ -499,5 +533,20 @@ mod tests {
                 "{left} rows, limit {limit}"
             );
         }
+    }
+
+    #[test]
+    fn statement_texts_number_placeholders_per_dialect_and_cast_json_text() {
+        let like = [Val::Int(Some(1)), Val::JsonText(Some("{}".to_owned()))];
+        let pg = statement_text::<sqlx::Postgres>("INSERT INTO t (a, b) ", " TAIL", &like, 2);
+        assert_eq!(
+            &*pg,
+            "INSERT INTO t (a, b) VALUES ($1, $2::json), ($3, $4::json) TAIL"
+        );
+        let lite = statement_text::<sqlx::Sqlite>("INSERT INTO t (a, b) ", "", &like, 2);
+        assert_eq!(&*lite, "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)");
+        // Cached: the same text object comes back.
+        let again = statement_text::<sqlx::Postgres>("INSERT INTO t (a, b) ", " TAIL", &like, 2);
+        assert!(std::sync::Arc::ptr_eq(&pg, &again));
     }
 }
