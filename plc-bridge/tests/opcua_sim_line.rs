@@ -178,6 +178,54 @@ async fn fifo_catches_up_after_a_restart_and_reports_line_stops() {
     source.stop().await;
 }
 
+/// Single pushes are taken from the FIFO's two newest slots; a burst within one publishing
+/// interval and a correction must still come out complete, in order, once each.
+#[tokio::test]
+async fn fifo_singles_bursts_and_a_correction_each_once_in_order() {
+    let mut sim = server(sim_config(Layout::Fifo { slots: 4 })).await;
+    let fifo = r#"[layout]
+        kind = "fifo"
+        trigger = "s=A1.B1.Count"
+        slot_count = 4
+        slot_template = { seq = "s=A1.B1.Fifo[{i}].Seq", vin = "s=A1.B1.Fifo[{i}].Vin", model = "s=A1.B1.Fifo[{i}].Model", options = "s=A1.B1.Fifo[{i}].Options" }"#;
+    let journal = Arc::new(Recorder::new());
+    let source = opcua::spawn(source(&sim, fifo, ""), journal.clone()).expect("source");
+    wait_connects(&source, 1).await;
+    let seqs = |i: &[takt_core::Input]| broadcasts(i).iter().map(|b| b.0).collect::<Vec<_>>();
+    for seq in 1..=3 {
+        sim.broadcast("B1", record(seq));
+        journal
+            .wait_for(WAIT, "each single push", |i| seqs(i).last() == Some(&seq))
+            .await;
+    }
+    // Three at once, within one publishing interval: fewer than the 4 slots, or any reader
+    // would lose the oldest.
+    for seq in 4..=6 {
+        sim.broadcast("B1", record(seq));
+    }
+    journal
+        .wait_for(WAIT, "the burst", |i| seqs(i).len() == 6)
+        .await;
+    let mut corrected = record(6);
+    corrected.options = vec!["P7L".into(), "WH3".into()];
+    sim.broadcast("B1", corrected.clone());
+    sim.broadcast("B1", record(7));
+    let inputs = journal
+        .wait_for(WAIT, "the correction and 7", |i| seqs(i).len() == 8)
+        .await;
+    assert_eq!(seqs(&inputs), [1, 2, 3, 4, 5, 6, 6, 7]);
+    let sixes: Vec<_> = broadcasts(&inputs)
+        .into_iter()
+        .filter(|b| b.0 == 6)
+        .map(|b| b.3)
+        .collect();
+    assert_eq!(sixes, [record(6).options, corrected.options]);
+    // Nothing more turns up from the polls' whole reads.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(seqs(&journal.inputs()).len(), 8);
+    source.stop().await;
+}
+
 #[tokio::test]
 async fn signed_and_encrypted_with_a_user_and_each_refusal_named() {
     let sim = server(sim_config(Layout::Handshake {

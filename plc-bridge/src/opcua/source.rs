@@ -5,10 +5,12 @@
 //!   notification was lost) the record nodes are read in one request; the record is delivered
 //!   and, once durable, the acknowledgement is written. A record already acknowledged (before a
 //!   reconnect or a restart of the controller) is not delivered again.
-//! - **FIFO layout**: on every change of the trigger all slots are read in one request; every
-//!   record not delivered yet, or whose payload changed (a correction), is delivered oldest
-//!   first. After a restart everything in the FIFO is delivered once more; the core ignores
-//!   what it already has (same number, same payload).
+//! - **FIFO layout**: on every change of the trigger the two newest slots are read; when the
+//!   second is the record that was newest before, the first is the one new record (the common
+//!   case, one small request). Otherwise, and at every poll, all slots are read in one request
+//!   and every record not delivered yet, or whose payload changed (a correction), is delivered
+//!   oldest first. After a restart everything in the FIFO is delivered once more; the core
+//!   ignores what it already has (same number, same payload).
 //! - After every (re)connect the layout's state is read before anything else, so what happened
 //!   while the link was down is caught up. The link going down and coming back, and the PLC's
 //!   "no handshake" flag, are delivered as conditions (alarms).
@@ -104,6 +106,7 @@ pub fn spawn<S: InputSink>(cfg: SourceConfig, sink: Arc<S>) -> Result<SourceHand
         line_state: None,
         acked_counter: None,
         fifo_seen: HashMap::new(),
+        fifo_newest: None,
         rejected: HashSet::new(),
     };
     let task = tokio::spawn(source.run(client, commands));
@@ -229,6 +232,14 @@ impl Nodes {
     }
 }
 
+/// Why the records are read: the trigger changed (the newest slots may be enough), or a
+/// (re)connect or poll wants everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Changed,
+    Full,
+}
+
 /// What ended a connected spell: the handle went away, or the link failed.
 enum Ended {
     Stopped,
@@ -255,6 +266,8 @@ struct Source<S> {
     acked_counter: Option<u32>,
     /// FIFO: the records delivered, by number, as they were in the slots at the last read.
     fifo_seen: HashMap<u32, RawRecord>,
+    /// FIFO: the newest record at the last read, if it was readable.
+    fifo_newest: Option<RawRecord>,
     /// Problems with records already reported, so a bad record in a FIFO alarms once.
     rejected: HashSet<String>,
 }
@@ -313,7 +326,9 @@ impl<S: InputSink> Source<S> {
         loop {
             tokio::select! {
                 change = changes.recv() => match change {
-                    Some((node, _)) if node == nodes.trigger => self.read_records(link, &nodes).await?,
+                    Some((node, _)) if node == nodes.trigger => {
+                        self.read_records(link, &nodes, Reading::Changed).await?;
+                    }
                     Some((node, value)) if Some(&node) == nodes.no_handshake.as_ref() => {
                         self.on_no_handshake(&value).await?;
                     }
@@ -339,10 +354,15 @@ impl<S: InputSink> Source<S> {
             let values = link.read(std::slice::from_ref(flag)).await?;
             self.on_no_handshake(&values[0]).await?;
         }
-        self.read_records(link, nodes).await
+        self.read_records(link, nodes, Reading::Full).await
     }
 
-    async fn read_records(&mut self, link: &Link, nodes: &Nodes) -> Result<(), Ended> {
+    async fn read_records(
+        &mut self,
+        link: &Link,
+        nodes: &Nodes,
+        reading: Reading,
+    ) -> Result<(), Ended> {
         match &self.cfg.layout {
             Layout::Handshake { ack_with, .. } => {
                 let ack_with = *ack_with;
@@ -350,6 +370,9 @@ impl<S: InputSink> Source<S> {
             }
             Layout::Fifo { order, .. } => {
                 let order = *order;
+                if reading == Reading::Changed && self.read_fifo_head(link, nodes, order).await? {
+                    return Ok(());
+                }
                 self.read_fifo(link, nodes, order).await
             }
         }
@@ -409,6 +432,53 @@ impl<S: InputSink> Source<S> {
         Ok(())
     }
 
+    /// The common case of a FIFO trigger in one small read: exactly one record pushed since the
+    /// last read. Reads the newest two slots; if the second holds the record that was newest
+    /// before, the first is the only new one. `false` when that does not hold (several pushed
+    /// within one publishing interval, a FIFO not full yet in oldest-first order, an unreadable
+    /// slot, nothing read before): then the whole FIFO must be read. A correction deeper in the
+    /// FIFO without a push is found by that whole read, which every poll does.
+    async fn read_fifo_head(
+        &mut self,
+        link: &Link,
+        nodes: &Nodes,
+        order: FifoOrder,
+    ) -> Result<bool, Ended> {
+        let slots = nodes.records.len();
+        let Some(before) = self.fifo_newest.clone() else {
+            return Ok(false);
+        };
+        if slots < 2 {
+            return Ok(false);
+        }
+        let (newest, next) = match order {
+            FifoOrder::NewestFirst => (0, 1),
+            FifoOrder::OldestFirst => (slots - 1, slots - 2),
+        };
+        let mut ids = Vec::new();
+        nodes.records[newest].push_ids(&mut ids);
+        nodes.records[next].push_ids(&mut ids);
+        let values = link.read(&ids).await?;
+        let mut rest = values.iter();
+        let mut decode = |slot: &ResolvedRecord| {
+            slot.take(&mut rest)
+                .filter(|fields| !fields.is_empty_slot())
+                .and_then(|fields| fields.decode(&self.cfg.options_format).ok())
+        };
+        let (Some(record), Some(previous)) =
+            (decode(&nodes.records[newest]), decode(&nodes.records[next]))
+        else {
+            return Ok(false);
+        };
+        if previous != before || self.fifo_seen.get(&record.seq) == Some(&record) {
+            return Ok(false);
+        }
+        self.deliver_record(Ok(record.clone())).await?;
+        self.fifo_seen.insert(record.seq, record.clone());
+        self.fifo_newest = Some(record);
+        Ok(true)
+    }
+
     async fn read_fifo(
         &mut self,
         link: &Link,
@@ -433,6 +503,7 @@ impl<S: InputSink> Source<S> {
         if order == FifoOrder::NewestFirst {
             slots.reverse();
         }
+        let newest = slots.last().and_then(|slot| slot.as_ref().ok()).cloned();
         // Oldest first; a number found twice counts in its newest version only, so an old copy
         // of a corrected record further down the FIFO never undoes the correction.
         let mut newest_at = HashMap::new();
@@ -464,6 +535,7 @@ impl<S: InputSink> Source<S> {
         }
         // Forget what left the FIFO, so memory stays bounded by its size.
         self.fifo_seen = current;
+        self.fifo_newest = newest;
         self.rejected = problems;
         Ok(())
     }
