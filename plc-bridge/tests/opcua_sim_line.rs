@@ -182,7 +182,7 @@ async fn fifo_catches_up_after_a_restart_and_reports_line_stops() {
 /// interval and a correction must still come out complete, in order, once each.
 #[tokio::test]
 async fn fifo_singles_bursts_and_a_correction_each_once_in_order() {
-    let mut sim = server(sim_config(Layout::Fifo { slots: 4 })).await;
+    let sim = server(sim_config(Layout::Fifo { slots: 4 })).await;
     let fifo = r#"[layout]
         kind = "fifo"
         trigger = "s=A1.B1.Count"
