@@ -67,6 +67,17 @@ const HANDSHAKE: &str = r#"[layout]
     no_handshake = "s=A1.B1.NoHandshake"
     record = { seq = "s=A1.B1.Seq", vin = "s=A1.B1.Vin", body = "s=A1.B1.Body", model = "s=A1.B1.Model", options = "s=A1.B1.Options" }"#;
 
+/// sim-line's FIFO layout with `slots` slots, triggered by its counter.
+fn fifo(slots: usize) -> String {
+    format!(
+        r#"[layout]
+        kind = "fifo"
+        trigger = "s=A1.B1.Count"
+        slot_count = {slots}
+        slot_template = {{ seq = "s=A1.B1.Fifo[{{i}}].Seq", vin = "s=A1.B1.Fifo[{{i}}].Vin", model = "s=A1.B1.Fifo[{{i}}].Model", options = "s=A1.B1.Fifo[{{i}}].Options" }}"#
+    )
+}
+
 async fn wait_connects(source: &SourceHandle, at_least: u64) {
     let mut status = source.watch();
     tokio::time::timeout(
@@ -145,13 +156,8 @@ async fn handshake_survives_session_drops_and_a_restart_without_losing_or_doubli
 #[tokio::test]
 async fn fifo_catches_up_after_a_restart_and_reports_line_stops() {
     let mut sim = server(sim_config(Layout::Fifo { slots: 8 })).await;
-    let fifo = r#"[layout]
-        kind = "fifo"
-        trigger = "s=A1.B1.Count"
-        slot_count = 8
-        slot_template = { seq = "s=A1.B1.Fifo[{i}].Seq", vin = "s=A1.B1.Fifo[{i}].Vin", model = "s=A1.B1.Fifo[{i}].Model", options = "s=A1.B1.Fifo[{i}].Options" }"#;
     let journal = Arc::new(Recorder::new());
-    let source = opcua::spawn(source(&sim, fifo, ""), journal.clone()).expect("source");
+    let source = opcua::spawn(source(&sim, &fifo(8), ""), journal.clone()).expect("source");
     sim.broadcast("B1", record(1));
     sim.broadcast("B1", record(2));
     let seqs = |i: &[takt_core::Input]| broadcasts(i).iter().map(|b| b.0).collect::<Vec<_>>();
@@ -183,13 +189,8 @@ async fn fifo_catches_up_after_a_restart_and_reports_line_stops() {
 #[tokio::test]
 async fn fifo_singles_bursts_and_a_correction_each_once_in_order() {
     let sim = server(sim_config(Layout::Fifo { slots: 4 })).await;
-    let fifo = r#"[layout]
-        kind = "fifo"
-        trigger = "s=A1.B1.Count"
-        slot_count = 4
-        slot_template = { seq = "s=A1.B1.Fifo[{i}].Seq", vin = "s=A1.B1.Fifo[{i}].Vin", model = "s=A1.B1.Fifo[{i}].Model", options = "s=A1.B1.Fifo[{i}].Options" }"#;
     let journal = Arc::new(Recorder::new());
-    let source = opcua::spawn(source(&sim, fifo, ""), journal.clone()).expect("source");
+    let source = opcua::spawn(source(&sim, &fifo(4), ""), journal.clone()).expect("source");
     wait_connects(&source, 1).await;
     let seqs = |i: &[takt_core::Input]| broadcasts(i).iter().map(|b| b.0).collect::<Vec<_>>();
     for seq in 1..=3 {
