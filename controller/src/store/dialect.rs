@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-
 use std::sync::Arc;
 
 use sqlx::error::BoxDynError;
@@ -33,7 +32,7 @@ pub(crate) trait Dialect: Database {
 
     fn push_bind(qb: &mut QueryBuilder<Self>, v: &Val);
     /// Moves `v` into `args`: the hot path encodes each value once, without a copy.
-    fn bind(args: &mut Self::Arguments, v: Val) -> Result<(), sqlx::error::BoxDynError>;
+    fn bind(args: &mut Self::Arguments, v: Val) -> Result<(), BoxDynError>;
     /// Appends the placeholder of bind parameter `n` (1-based), with the cast a value of
     /// `like`'s kind needs, to a statement text built ahead of its arguments.
     fn placeholder(sql: &mut String, n: usize, like: &Val);

@@ -1,6 +1,6 @@
 //! The store's SQL, written once for both backends (the two dialects agree on all of it:
 //! `ON CONFLICT … DO UPDATE … excluded`, `LIMIT`, `COALESCE`; placeholders come from
-//! `QueryBuilder`).
+//! `QueryBuilder`, or for the commit's inserts from [`Dialect::placeholder`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
