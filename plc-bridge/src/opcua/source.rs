@@ -266,7 +266,8 @@ struct Source<S> {
     acked_counter: Option<u32>,
     /// FIFO: the records delivered, by number, as they were in the slots at the last read.
     fifo_seen: HashMap<u32, RawRecord>,
-    /// FIFO: the newest record at the last read, if it was readable.
+    /// FIFO: the newest record at the last read, if it was readable and in the slot the next
+    /// trigger's head read looks at; `None` sends the next trigger straight to a whole read.
     fifo_newest: Option<RawRecord>,
     /// Problems with records already reported, so a bad record in a FIFO alarms once.
     rejected: HashSet<String>,
@@ -436,8 +437,9 @@ impl<S: InputSink> Source<S> {
     /// last read. Reads the newest two slots; if the second holds the record that was newest
     /// before, the first is the only new one. `false` when that does not hold (several pushed
     /// within one publishing interval, a FIFO not full yet in oldest-first order, an unreadable
-    /// slot, nothing read before): then the whole FIFO must be read. A correction deeper in the
-    /// FIFO without a push is found by that whole read, which every poll does.
+    /// slot, nothing read before): then the whole FIFO must be read, one round trip more than
+    /// before this shortcut for a burst. A correction deeper in the FIFO without a push is found
+    /// by that whole read, which every poll does.
     async fn read_fifo_head(
         &mut self,
         link: &Link,
@@ -500,10 +502,18 @@ impl<S: InputSink> Source<S> {
                 slots.push(fields.decode(&self.cfg.options_format));
             }
         }
+        // The next trigger may try the two newest slots only if they are where the head read
+        // looks: an oldest-first FIFO fills from slot 0, so until it is full its newest record
+        // is not in the last slot, and the head read would be a round trip wasted every time.
+        let head_readable = order == FifoOrder::NewestFirst || slots.len() == nodes.records.len();
         if order == FifoOrder::NewestFirst {
             slots.reverse();
         }
-        let newest = slots.last().and_then(|slot| slot.as_ref().ok()).cloned();
+        let newest = slots
+            .last()
+            .and_then(|slot| slot.as_ref().ok())
+            .filter(|_| head_readable)
+            .cloned();
         // Oldest first; a number found twice counts in its newest version only, so an old copy
         // of a corrected record further down the FIFO never undoes the correction.
         let mut newest_at = HashMap::new();
