@@ -10,7 +10,9 @@
 //! - *latency*: broadcasts offered at steady rates, each timed from hand-over to the writer's
 //!   answer after its commit (in a flood it would only measure the queue);
 //! - *commit cost by batch size*: one batch staged and committed at a time, nothing else
-//!   running: what a group commit of n inputs costs, which is what bounds the latency.
+//!   running: what a group commit of n inputs costs, which is what bounds the latency;
+//! - *the disk alone*: appends fsynced one after another, no SQLite: the floor every durable
+//!   commit stands on, and its stalls, which no journal design can hide from a p99.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -104,6 +106,26 @@ fn core_only(plant: &Arc<ConfigIndex>, total: u64) -> (f64, Vec<(u64, f64)>, usi
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
     (rate, rss, core.vehicles().count())
+}
+
+/// The disk under the journal without SQLite: 40 KiB appended and fsynced, again and again, for
+/// `run`. Latencies in µs, and how many fsyncs took longer than the 10 ms latency target.
+fn disk_alone(dir: &Path, run: Duration) -> anyhow::Result<(Histogram<u64>, u64)> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(dir.join("fsync-probe"))?;
+    let block = vec![0x5a_u8; 40 * 1024];
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let started = Instant::now();
+    while started.elapsed() < run {
+        let t = Instant::now();
+        file.write_all(&block)?;
+        file.sync_data()?;
+        hist.record(t.elapsed().as_micros() as u64)?;
+    }
+    let over = hist.count_between(10_001, hist.max());
+    drop(file);
+    std::fs::remove_file(dir.join("fsync-probe"))?;
+    Ok((hist, over))
 }
 
 async fn open(
@@ -255,6 +277,10 @@ async fn main() -> anyhow::Result<()> {
         costs.push((size, commit_cost(&plant, dir.path(), size).await?));
     }
     let (_, peak) = rss_mib();
+    let probe_dir = dir.path().to_owned();
+    let (disk, disk_stalls) =
+        tokio::task::spawn_blocking(move || disk_alone(&probe_dir, Duration::from_secs(20)))
+            .await??;
 
     println!(
         "## journal_throughput: {total} broadcasts, SQLite WAL, synchronous=FULL, group commit ≤ {batch_max}"
@@ -286,6 +312,16 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("| peak RSS after the flood | {peak_after_flood:.1} MiB |");
     println!("| peak RSS, whole harness | {peak:.1} MiB |");
+    println!(
+        "| disk alone, 40 KiB append + fsync for 20 s: p50 / p99 / max | {} / {} / {} |",
+        ms(disk.value_at_quantile(0.5)),
+        ms(disk.value_at_quantile(0.99)),
+        ms(disk.max())
+    );
+    println!(
+        "| disk alone: fsyncs over 10 ms, of all | {disk_stalls} of {} |",
+        disk.len()
+    );
     println!();
     println!("| offered | achieved | p50 | p99 | max | RSS after |");
     println!("|---|---|---|---|---|---|");
