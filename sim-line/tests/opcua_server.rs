@@ -327,13 +327,8 @@ async fn line_state_and_takt_are_served() {
     assert_eq!(read(&c, None, "TaktMs").await, Variant::UInt32(57_000));
 }
 
-#[tokio::test]
-async fn counter_changes_arrive_by_subscription() {
-    let dir = TempDir::new().expect("temp dir");
-    let sim = start(handshake_config(&dir.path().join("server"), STEP)).await;
-    let mut client = client(&dir.path().join("client"));
-    let c = connect_none(&sim, &mut client).await;
-
+/// Subscribes to `node` as Takt does (10 ms publishing and sampling); the values seen so far.
+async fn watch_u32(c: &Connected, node: NodeId) -> Arc<Mutex<Vec<u32>>> {
     let seen = Arc::new(Mutex::new(Vec::<u32>::new()));
     let sink = Arc::clone(&seen);
     let subscription = c
@@ -354,7 +349,7 @@ async fn counter_changes_arrive_by_subscription() {
         .await
         .expect("the subscription is created");
     let item = MonitoredItemCreateRequest::new(
-        id(&c, Some("B1"), "Counter").into(),
+        node.into(),
         MonitoringMode::Reporting,
         MonitoringParameters {
             sampling_interval: 10.0,
@@ -373,6 +368,16 @@ async fn counter_changes_arrive_by_subscription() {
         "10 ms sampling is granted, got {}",
         created[0].result.revised_sampling_interval
     );
+    seen
+}
+
+#[tokio::test]
+async fn counter_changes_arrive_by_subscription() {
+    let dir = TempDir::new().expect("temp dir");
+    let sim = start(handshake_config(&dir.path().join("server"), STEP)).await;
+    let mut client = client(&dir.path().join("client"));
+    let c = connect_none(&sim, &mut client).await;
+    let seen = watch_u32(&c, id(&c, Some("B1"), "Counter")).await;
 
     let seen_has = |v: u32| seen.lock().expect("no panic while holding").contains(&v);
     eventually("the initial Counter value", async || seen_has(0)).await;
@@ -382,6 +387,38 @@ async fn counter_changes_arrive_by_subscription() {
     assert!(
         sent.elapsed() < Duration::from_millis(500),
         "the change arrives promptly, took {:?}",
+        sent.elapsed()
+    );
+}
+
+/// The last of two pushes within one sampling interval is not left behind: async-opcua's
+/// server holds it for the next sample time and, unless the simulator re-samples, sends it
+/// only when the node is written again.
+#[tokio::test]
+async fn the_last_change_within_a_sampling_interval_arrives() {
+    let dir = TempDir::new().expect("temp dir");
+    let mut config = SimOpcUaConfig::new("A1", &["B1"], dir.path().join("server"));
+    config.layout = Layout::Fifo { slots: 3 };
+    config.poll_interval_ms = 1;
+    let sim = start(config).await;
+    let mut client = client(&dir.path().join("client"));
+    let c = connect_none(&sim, &mut client).await;
+    let seen = watch_u32(&c, id(&c, Some("B1"), "Count")).await;
+    let seen_has = |v: u32| seen.lock().expect("no panic while holding").contains(&v);
+    eventually("the initial Count", async || seen_has(0)).await;
+    sim.broadcast("B1", record(1, "VIN1"));
+    eventually("the first push", async || seen_has(1)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    sim.broadcast("B1", record(2, "VIN2"));
+    sim.broadcast("B1", record(3, "VIN3"));
+    let sent = tokio::time::Instant::now();
+    eventually("the second of two pushes 0.1 ms apart", async || {
+        seen_has(3)
+    })
+    .await;
+    assert!(
+        sent.elapsed() < Duration::from_millis(500),
+        "it comes at the next sample, not at the next write: took {:?}",
         sent.elapsed()
     );
 }

@@ -15,6 +15,7 @@ mod nodes;
 mod plc;
 
 use crate::lock;
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -142,21 +143,57 @@ struct Inner {
     plc: Plc,
     /// `None` while stopped: the memory changes, nothing is published.
     live: Option<Live>,
+    /// Nodes written lately, with their value and until when to re-sample them.
+    resample: HashMap<NodeId, (DataValue, Instant)>,
 }
+
+/// How long after a write its node is re-sampled: covers clients sampling up to this often.
+///
+/// async-opcua 0.19's server holds a value written sooner than a monitored item's sampling
+/// interval after the previous one, to send it at the next sample time; but it looks at the
+/// held value again only when the node is written again, so the last change of a burst waits
+/// for the next write (or forever). Writing each recent node again, unchanged (same value, same
+/// stamp, so no notification of its own), on every server tick lets the held value go at its
+/// sample time, as a server that samples would.
+const RESAMPLE_FOR: Duration = Duration::from_millis(200);
 
 type Shared = Arc<Mutex<Inner>>;
 
 impl Inner {
     /// Writes `writes` in order, in one address-space lock so a reader never sees half a
     /// record. Nothing to do while stopped: `SimOpcUa::serve` writes the whole memory.
-    fn publish(&self, writes: Writes) {
+    fn publish(&mut self, writes: Writes) {
         let Some(live) = &self.live else { return };
         let values: Vec<(NodeId, DataValue)> = writes
             .into_iter()
             .map(|(name, value)| (NodeId::new(live.ns, name), DataValue::new_now(value)))
             .collect();
-        let result = live.nodes.set_values(
-            &live.subscriptions,
+        live.set(&values);
+        let until = Instant::now() + RESAMPLE_FOR;
+        self.resample
+            .extend(values.into_iter().map(|(id, value)| (id, (value, until))));
+    }
+
+    /// Writes the recently written nodes again, unchanged (see [`RESAMPLE_FOR`]); forgets
+    /// those written longer ago. Whether any are left to re-sample.
+    fn resample(&mut self, now: Instant) -> bool {
+        self.resample.retain(|_, (_, until)| *until > now);
+        if let Some(live) = &self.live {
+            let values: Vec<(NodeId, DataValue)> = self
+                .resample
+                .iter()
+                .map(|(id, (value, _))| (id.clone(), value.clone()))
+                .collect();
+            live.set(&values);
+        }
+        !self.resample.is_empty()
+    }
+}
+
+impl Live {
+    fn set(&self, values: &[(NodeId, DataValue)]) {
+        let result = self.nodes.set_values(
+            &self.subscriptions,
             values.iter().map(|(id, value)| (id, None, value.clone())),
         );
         // Only a node missing from the address space fails: a bug in `nodes`, not an
@@ -212,10 +249,16 @@ impl SimOpcUa {
         let shared = Arc::new(Mutex::new(Inner {
             plc: Plc::new(&config.line, &config.points, config.layout),
             live: None,
+            resample: HashMap::new(),
         }));
         let (acks, ack_rx) = mpsc::channel(ACK_QUEUE_CAPACITY);
         let wake = Arc::new(Notify::new());
-        let driver = tokio::spawn(drive(Arc::clone(&shared), ack_rx, Arc::clone(&wake)));
+        let driver = tokio::spawn(drive(
+            Arc::clone(&shared),
+            ack_rx,
+            Arc::clone(&wake),
+            Duration::from_millis(config.poll_interval_ms.max(1)),
+        ));
         let mut sim = Self {
             config,
             shared,
@@ -268,6 +311,8 @@ impl SimOpcUa {
         let mut inner = lock(&self.shared);
         let writes = inner.plc.set_line_state(running, reason);
         inner.publish(writes);
+        drop(inner);
+        self.wake.notify_one();
     }
 
     /// Sets `TaktMs`.
@@ -275,6 +320,8 @@ impl SimOpcUa {
         let mut inner = lock(&self.shared);
         let writes = inner.plc.set_takt_ms(takt_ms);
         inner.publish(writes);
+        drop(inner);
+        self.wake.notify_one();
     }
 
     /// The last counter value a client acknowledged at `point`.
@@ -511,12 +558,15 @@ fn server_builder(config: &SimOpcUaConfig, port: u16) -> ServerBuilder {
     builder
 }
 
-/// Applies acks and raises `NoHandshake` at the ack deadlines, for the simulator's lifetime.
-async fn drive(shared: Shared, mut acks: mpsc::Receiver<Ack>, wake: Arc<Notify>) {
+/// Applies acks, raises `NoHandshake` at the ack deadlines and re-samples recent writes every
+/// `tick` (see [`RESAMPLE_FOR`]), for the simulator's lifetime.
+async fn drive(shared: Shared, mut acks: mpsc::Receiver<Ack>, wake: Arc<Notify>, tick: Duration) {
+    let mut resampling = false;
     loop {
         let deadline = lock(&shared).plc.next_deadline();
+        let resample_at = resampling.then(|| Instant::now() + tick);
         let sleep = async {
-            match deadline {
+            match deadline.into_iter().chain(resample_at).min() {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
                 None => std::future::pending().await,
             }
@@ -535,5 +585,6 @@ async fn drive(shared: Shared, mut acks: mpsc::Receiver<Ack>, wake: Arc<Notify>)
                 inner.publish(writes);
             }
         }
+        resampling = lock(&shared).resample(Instant::now());
     }
 }
