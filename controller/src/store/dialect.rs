@@ -29,6 +29,10 @@ pub(crate) trait Dialect: Database {
     /// isolation does not (PostgreSQL's READ COMMITTED takes a new snapshot per statement;
     /// a SQLite transaction reads one snapshot of the WAL already).
     const CONSISTENT_READ: Option<&'static str>;
+    /// One text may hold several statements, their arguments bound in order across them.
+    /// SQLite's `?` placeholders are positional and sqlx steps every statement of a text;
+    /// PostgreSQL's extended protocol takes one statement per text.
+    const SCRIPTS: bool;
 
     fn push_bind(qb: &mut QueryBuilder<Self>, v: &Val);
     /// Moves `v` into `args`: the hot path encodes each value once, without a copy.
@@ -46,21 +50,23 @@ pub(crate) trait Dialect: Database {
         conn: &'a mut Self::Connection,
         qb: &'a mut QueryBuilder<Self>,
     ) -> BoxFuture<'a, Result<Vec<Self::Row>, sqlx::Error>>;
-    /// Runs a statement text with arguments bound by [`Dialect::bind`].
-    fn execute_with(
+    /// Runs a statement text (a script where [`Dialect::SCRIPTS`]) with arguments bound by
+    /// [`Dialect::bind`]; returns the rows it selected.
+    fn fetch_with(
         conn: &mut Self::Connection,
         sql: Arc<str>,
         args: Self::Arguments,
-    ) -> BoxFuture<'_, Result<u64, sqlx::Error>>;
+    ) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>>;
 }
 
 macro_rules! dialect {
     ($db:ty, $name:literal, $max_binds:expr, $placeholder:expr, $json_text_cast:literal,
-     $consistent_read:expr) => {
+     $consistent_read:expr, $scripts:literal) => {
         impl Dialect for $db {
             const BACKEND: &'static str = $name;
             const MAX_BINDS: usize = $max_binds;
             const CONSISTENT_READ: Option<&'static str> = $consistent_read;
+            const SCRIPTS: bool = $scripts;
 
             fn push_bind(qb: &mut QueryBuilder<Self>, v: &Val) {
                 match v {
@@ -120,16 +126,15 @@ macro_rules! dialect {
                 Box::pin(async move { qb.build().fetch_all(conn).await })
             }
 
-            fn execute_with(
+            fn fetch_with(
                 conn: &mut Self::Connection,
                 sql: Arc<str>,
                 args: Self::Arguments,
-            ) -> BoxFuture<'_, Result<u64, sqlx::Error>> {
+            ) -> BoxFuture<'_, Result<Vec<Self::Row>, sqlx::Error>> {
                 Box::pin(async move {
-                    let done = sqlx::query_with(AssertSqlSafe(sql), args)
-                        .execute(conn)
-                        .await?;
-                    Ok(done.rows_affected())
+                    sqlx::query_with(AssertSqlSafe(sql), args)
+                        .fetch_all(conn)
+                        .await
                 })
             }
         }
@@ -143,7 +148,8 @@ dialect!(
     32_766,
     |sql: &mut String, _: usize| sql.push('?'),
     "",
-    None
+    None,
+    true
 );
 // The wire protocol counts parameters in a 16-bit field read as unsigned. Text becomes `JSON`
 // only by an explicit cast.
@@ -156,5 +162,6 @@ dialect!(
         sql.push_str(&n.to_string());
     },
     "::json",
-    Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+    false
 );

@@ -251,6 +251,9 @@ impl Store {
         } else {
             SqlitePoolOptions::new().max_connections(4)
         }
+        // A connection to a file in this process cannot have gone away: the ping sqlx sends
+        // before lending one out is a round trip to SQLite's thread on every commit for nothing.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(failed)?;

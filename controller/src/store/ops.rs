@@ -62,30 +62,73 @@ fn statement_rows(left: usize, bind_limit_rows: usize) -> usize {
     1 << (usize::BITS - 1 - fits.leading_zeros())
 }
 
-/// Multi-row `INSERT`s of `rows` into `head`, each statement followed by `tail`. The values are
-/// moved into the arguments, and the statement texts (thousands of placeholders) come from
-/// [`statement_text`]: building and binding them afresh every commit cost as much as SQLite's
-/// own work on the rows.
-async fn insert_chunked<D: Dialect>(
-    conn: &mut D::Connection,
+/// One statement of a commit: its text and its values in placeholder order.
+struct Statement {
+    sql: Arc<str>,
+    values: Vec<Val>,
+}
+
+/// Multi-row `INSERT`s of `rows` into `head`, each statement followed by `tail`, appended to
+/// `out`. The statement texts (thousands of placeholders) come from [`statement_text`]:
+/// building them afresh every commit cost as much as SQLite's own work on the rows.
+fn insert_statements<D: Dialect>(
+    out: &mut Vec<Statement>,
     head: &str,
     tail: &str,
     columns: usize,
     rows: Vec<Vec<Val>>,
-) -> Result<(), sqlx::Error> {
+) {
     let bind_limit_rows = D::MAX_BINDS / columns;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let n = statement_rows(rows.len(), bind_limit_rows);
         let sql = statement_text::<D>(head, tail, rows.peek().map_or(&[], Vec::as_slice), n);
-        let mut args = D::Arguments::default();
-        sqlx::Arguments::reserve(&mut args, n * columns, 0);
-        for value in rows.by_ref().take(n).flatten() {
-            D::bind(&mut args, value).map_err(sqlx::Error::Encode)?;
-        }
-        D::execute_with(conn, sql, args).await?;
+        let values = rows.by_ref().take(n).flatten().collect();
+        out.push(Statement { sql, values });
     }
-    Ok(())
+}
+
+/// Most values a commit sends as one script (see [`run`]): a plant's single broadcast or press
+/// with its projections fits (the example plant's broadcast binds ~150). sqlx keeps every
+/// script text it has seen prepared, up to its cache's capacity, so bigger ones would hold
+/// megabytes of prepared statements for batches whose round trips hardly matter.
+const SCRIPT_MAX_VALUES: usize = 256;
+
+/// Runs `statements` in order and returns the rows they selected. The values are moved into the
+/// arguments. Where the backend takes scripts and the batch is small, as one text: every
+/// statement is otherwise a round trip to SQLite's thread (50–100 µs each on the bench VM, a
+/// dozen per commit), more than SQLite's own work on one broadcast, and that is the latency of
+/// every light. Big batches go statement by statement, so that sqlx's statement cache holds the
+/// few power-of-two shapes, not every combination of them.
+async fn run<D: Dialect>(
+    conn: &mut D::Connection,
+    statements: Vec<Statement>,
+) -> Result<Vec<D::Row>, sqlx::Error> {
+    let values: usize = statements.iter().map(|s| s.values.len()).sum();
+    if D::SCRIPTS && statements.len() > 1 && values <= SCRIPT_MAX_VALUES {
+        let sql: Vec<&str> = statements.iter().map(|s| &*s.sql).collect();
+        let sql: Arc<str> = sql.join(";\n").into();
+        let args = arguments::<D>(statements.into_iter().flat_map(|s| s.values), values)?;
+        return D::fetch_with(conn, sql, args).await;
+    }
+    let mut rows = Vec::new();
+    for Statement { sql, values } in statements {
+        let len = values.len();
+        rows = D::fetch_with(conn, sql, arguments::<D>(values, len)?).await?;
+    }
+    Ok(rows)
+}
+
+fn arguments<D: Dialect>(
+    values: impl IntoIterator<Item = Val>,
+    len: usize,
+) -> Result<D::Arguments, sqlx::Error> {
+    let mut args = D::Arguments::default();
+    sqlx::Arguments::reserve(&mut args, len, 0);
+    for value in values {
+        D::bind(&mut args, value).map_err(sqlx::Error::Encode)?;
+    }
+    Ok(args)
 }
 
 /// `head VALUES (…), … tail` for `rows` rows shaped like `like`, built once per process for
@@ -185,38 +228,37 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Prepared) -> Resul
         changes,
         source,
     };
-    let mut tx = pool.begin().await.map_err(failed)?;
     // The order inside the transaction does not matter for atomicity. Projections go first so
     // that the commonest refusal (a journal id already taken) comes after other writes, which is
     // what the rollback tests rely on to prove those writes are undone.
+    let mut statements = Vec::new();
     for (table, rows) in plan {
-        insert_chunked::<D>(
-            &mut *tx,
+        insert_statements::<D>(
+            &mut statements,
             &table.insert_head(),
             &table.upsert_tail(),
             table.columns.len(),
             rows,
-        )
-        .await
-        .map_err(failed)?;
+        );
     }
     if let Some(first) = first {
-        insert_chunked::<D>(
-            &mut *tx,
+        insert_statements::<D>(
+            &mut statements,
             "INSERT INTO journal (id, at, kind, payload, outcome, reason) ",
             "",
             JOURNAL_COLUMNS,
             journal,
-        )
-        .await
-        .map_err(failed)?;
+        );
         // Readers page by id, so an entry below an id they may already have read would never
         // reach them: every row at or above our first id must be one of ours.
-        let mut qb = QueryBuilder::<D>::new(
-            "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM journal WHERE id >= ",
-        );
-        D::push_bind(&mut qb, &Val::Int(Some(first)));
-        let rows = D::fetch_all(&mut *tx, &mut qb).await.map_err(failed)?;
+        statements.push(Statement {
+            sql: journal_check::<D>(),
+            values: vec![Val::Int(Some(first))],
+        });
+    }
+    let mut tx = pool.begin().await.map_err(failed)?;
+    let rows = run::<D>(&mut tx, statements).await.map_err(failed)?;
+    if let Some(first) = first {
         let count = int(&rows, 0, "journal count")?;
         let max = int(&rows, 1, "journal max id")?;
         if usize::try_from(count).ok() != Some(entries) {
@@ -228,6 +270,13 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Prepared) -> Resul
         }
     }
     tx.commit().await.map_err(failed)
+}
+
+/// `SELECT COUNT(*), MAX(id)` of the journal from a bound id on, the commit's order check.
+fn journal_check<D: Dialect>() -> Arc<str> {
+    let mut sql = String::from("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM journal WHERE id >= ");
+    D::placeholder(&mut sql, 1, &Val::Int(None));
+    sql.into()
 }
 
 /// Column `index` of the first row as an integer (aggregates always return one row).
@@ -353,16 +402,18 @@ pub(crate) async fn save_snapshot<D: Dialect>(
         Val::JsonText(Some(state.to_string())),
         Val::Time(Some(super::journal_time(Utc::now()))),
     ];
-    insert_chunked::<D>(
-        &mut *tx,
+    let mut insert = Vec::new();
+    insert_statements::<D>(
+        &mut insert,
         "INSERT INTO snapshots (journal_id, state, taken_at) ",
         " ON CONFLICT (journal_id) DO UPDATE SET state = excluded.state, \
          taken_at = excluded.taken_at",
         3,
         vec![row],
-    )
-    .await
-    .map_err(query::<D>("save a snapshot"))?;
+    );
+    run::<D>(&mut tx, insert)
+        .await
+        .map_err(query::<D>("save a snapshot"))?;
     let mut qb = QueryBuilder::<D>::new(
         "DELETE FROM snapshots WHERE journal_id NOT IN \
          (SELECT journal_id FROM snapshots ORDER BY journal_id DESC LIMIT ",
