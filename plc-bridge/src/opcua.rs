@@ -4,6 +4,7 @@
 //! - [`config`]: what the file says — endpoint, security, user, NodeIds, layout.
 //! - [`decode`]: OPC UA values to record fields, whatever types the PLC uses.
 //! - `connection`: one session, opened fresh after every loss (see there why).
+//! - [`NoDelay`]: the TCP connector every session uses, Nagle's algorithm off.
 //! - [`source`]: the task — handshake and FIFO layouts, acknowledgement after durability,
 //!   catch-up after reconnect, conditions for alarms.
 pub mod config;
@@ -14,4 +15,5 @@ pub mod source;
 
 pub use config::SourceConfig;
 pub use connection::LinkError;
+pub use nodelay::{NoDelay, NoDelayConnector};
 pub use source::{InputSink, SinkError, SourceHandle, SourceStatus, spawn};

@@ -41,6 +41,10 @@ const WARM_UP: usize = 40;
 const RATES: [(f64, usize); 2] = [(20.0, 600), (100.0, 3000)];
 /// Vehicles through the controller before its memory is read the second time.
 const VEHICLES_FOR_RSS: usize = 10_000;
+/// How often the controller polls each unit's buttons: Takt's default. Operators hold a button
+/// for [`HOLD_MS`], as long as a person's press and long enough for the default debounce.
+const BUTTON_POLL_MS: u64 = 20;
+const HOLD_MS: u64 = 100;
 /// A light later than this after its broadcast, or never, is lost.
 const LOST_AFTER: Duration = Duration::from_secs(1);
 
@@ -62,6 +66,17 @@ fn main() {
         );
         let rss = takt_runs().await;
         python_runs(&python).await;
+        let dir = tempfile::tempdir().unwrap();
+        let reads = floor_runs(dir.path()).await;
+        println!(
+            "opcua floor: Read after the notification, min / p50 / p99: {} ms",
+            spread(reads)
+        );
+        let disk = fsyncs(dir.path(), 2_000);
+        println!(
+            "disk: 4 KiB append + fdatasync, min / p50 / p99: {} ms",
+            spread(disk)
+        );
         println!(
             "takt resident memory: idle {:.1} MiB, after {VEHICLES_FOR_RSS} vehicles {:.1} MiB",
             rss.0 as f64 / 1024.0,
@@ -112,7 +127,7 @@ fn plant_io(sim: &Sim, pki: &Path) -> String {
     );
     for (m, module) in MODULES.iter().enumerate() {
         t += &format!(
-            "\n[[devices]]\nid = \"{module}\"\nendpoint = \"{}\"\npoll_ms = 5\nunits = [\n",
+            "\n[[devices]]\nid = \"{module}\"\nendpoint = \"{}\"\npoll_ms = {BUTTON_POLL_MS}\nunits = [\n",
             sim.module_addr(module).unwrap()
         );
         for u in 0..PER_MODULE {
@@ -142,7 +157,7 @@ fn floor(dir: &Path, operators: bool) -> Floor {
         for u in (1..=PER_MODULE).filter(|_| operators) {
             text += &format!(
                 "\n[[operators]]\nmodule = \"{module}\"\nunit = {u}\nbins = {{ first = 0, count = 2 }}\n\
-                 slots = {{ first = 4, count = {RACK} }}\npress_after_ms = 0\nhold_ms = 40\n\
+                 slots = {{ first = 4, count = {RACK} }}\npress_after_ms = 0\nhold_ms = {HOLD_MS}\n\
                  retry_after_ms = 2000\n"
             );
         }
@@ -323,16 +338,23 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// A warm-up, then each of [`RATES`], one line each (and where Takt's time went, given its
-/// journal); returns the generator and the next vehicle, to go on from there.
-async fn measure(sim: &Sim, peer: &str, journal: Option<&Path>) -> (ChaCha8Rng, usize) {
+/// journal); returns the generator and the next vehicle, to go on from there. `arrived` gives
+/// each broadcast's latency to what the peer is measured at (by default its pick light).
+async fn measure(
+    sim: &Sim,
+    peer: &str,
+    rates: &[(f64, usize)],
+    journal: Option<&Path>,
+    arrived: impl Fn(&[Sent]) -> Vec<Option<u64>>,
+) -> (ChaCha8Rng, usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(20_261_124);
     broadcast(sim, &mut rng, 0, WARM_UP, 20.0).await;
     let mut next = WARM_UP;
-    for (rate, count) in RATES {
+    for &(rate, count) in rates {
         let sent = broadcast(sim, &mut rng, next, count, rate).await;
         next += count;
         tokio::time::sleep(LOST_AFTER).await;
-        let measured = latencies(sim.truth(), &sent);
+        let measured = arrived(&sent);
         report(peer, rate, &measured);
         if let Some(db) = journal {
             println!(
@@ -357,7 +379,14 @@ async fn takt_runs() -> (u64, u64) {
     let controller = Controller::start(dir.path(), &config).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = rss_kib(controller.pid());
-    let (mut rng, next) = measure(&sim, "takt", Some(&dir.path().join("data/takt.db"))).await;
+    let (mut rng, next) = measure(
+        &sim,
+        "takt",
+        &RATES,
+        Some(&dir.path().join("data/takt.db")),
+        |sent| latencies(sim.truth(), sent),
+    )
+    .await;
     let rest = VEHICLES_FOR_RSS.saturating_sub(next);
     broadcast(&sim, &mut rng, next, rest, 100.0).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -365,6 +394,163 @@ async fn takt_runs() -> (u64, u64) {
     controller.terminate().await;
     sim.stop().await;
     (idle, after)
+}
+
+/// The floor under every peer: an OPC UA client that takes the newest slot's number from its
+/// notification and does nothing else (same publishing and sampling interval, Nagle off, the
+/// monitored item queueing every value), and after each notification one Read of that node,
+/// the round trip a FIFO client pays before it knows the record. Returns the reads' round trips
+/// in µs.
+async fn floor_runs(dir: &Path) -> Vec<u64> {
+    use opcua::client::{ClientBuilder, DataChangeCallback, IdentityToken};
+    use opcua::crypto::SecurityPolicy;
+    use opcua::types::{
+        AttributeId, MessageSecurityMode, MonitoredItemCreateRequest, MonitoringMode,
+        MonitoringParameters, NodeId, ReadValueId, TimestampsToReturn, UserTokenPolicy, Variant,
+    };
+    use std::sync::{Arc, Mutex};
+    use takt_sim_line::opcua::{fifo_field, node_name};
+
+    let sim = start_sim(dir, false).await;
+    let interval = Duration::from_millis(10);
+    let client = ClientBuilder::new()
+        .application_name("Takt bench floor probe")
+        .application_uri("urn:takt:bench-probe")
+        .pki_dir(dir.join("probe-pki"))
+        .create_sample_keypair(true)
+        .trust_server_certs(true)
+        .session_retry_limit(0)
+        .min_publish_interval(interval)
+        .client()
+        .unwrap();
+    let url = sim.opcua().endpoint_url();
+    let (session, event_loop) = client
+        .session_builder()
+        .connect_to_endpoint_directly((
+            url.as_str(),
+            SecurityPolicy::None.to_uri(),
+            MessageSecurityMode::None,
+            UserTokenPolicy::anonymous(),
+        ))
+        .unwrap()
+        .user_identity_token(IdentityToken::Anonymous)
+        .with_connector(takt_plc_bridge::opcua::NoDelay)
+        .build(client.certificate_store().clone())
+        .unwrap();
+    let event_loop = event_loop.spawn();
+    assert!(session.wait_for_connection().await, "the probe connects");
+    let ns = session
+        .get_namespace_index("urn:takt:sim-line")
+        .await
+        .unwrap();
+    let newest = NodeId::new(ns, node_name("L1", Some("B1"), &fifo_field(0, "Seq")));
+
+    // seq → when its notification arrived (the first time).
+    let arrivals = Arc::new(Mutex::new(BTreeMap::<u32, Instant>::new()));
+    let (nudge, mut nudged) = tokio::sync::mpsc::unbounded_channel();
+    let sink = Arc::clone(&arrivals);
+    let subscription = session
+        .create_subscription(
+            interval,
+            100,
+            10,
+            0,
+            0,
+            true,
+            DataChangeCallback::new(move |value, _item| {
+                let at = Instant::now();
+                if let Some(Variant::UInt32(seq)) = value.value {
+                    sink.lock().unwrap().entry(seq).or_insert(at);
+                    let _ = nudge.send(());
+                }
+            }),
+        )
+        .await
+        .unwrap();
+    let item = MonitoredItemCreateRequest::new(
+        newest.clone().into(),
+        MonitoringMode::Reporting,
+        MonitoringParameters {
+            sampling_interval: interval.as_secs_f64() * 1000.0,
+            queue_size: 10,
+            ..Default::default()
+        },
+    );
+    session
+        .create_monitored_items(subscription, TimestampsToReturn::Both, vec![item])
+        .await
+        .unwrap();
+    let reads_us = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let (session, reads_us) = (Arc::clone(&session), Arc::clone(&reads_us));
+        tokio::spawn(async move {
+            let read = ReadValueId {
+                node_id: newest,
+                attribute_id: AttributeId::Value as u32,
+                ..Default::default()
+            };
+            while nudged.recv().await.is_some() {
+                let t = Instant::now();
+                if session
+                    .read(
+                        std::slice::from_ref(&read),
+                        TimestampsToReturn::Neither,
+                        0.0,
+                    )
+                    .await
+                    .is_ok()
+                {
+                    reads_us
+                        .lock()
+                        .unwrap()
+                        .push(t.elapsed().as_micros() as u64);
+                }
+            }
+        })
+    };
+    // At 20/s only: at 100/s pushes closer than the 10 ms sampling interval are one sample, which
+    // is what a FIFO is for; a bare subscription would measure the coalescing, not the floor.
+    measure(&sim, "opcua floor", &RATES[..1], None, |sent| {
+        let arrivals = arrivals.lock().unwrap();
+        let limit = LOST_AFTER.as_micros() as u64;
+        sent.iter()
+            .map(|s| {
+                let at = sim.truth().t_us(*arrivals.get(&s.seq)?);
+                at.checked_sub(s.t_us).filter(|&latency| latency <= limit)
+            })
+            .collect()
+    })
+    .await;
+    reader.abort();
+    let _ = session.disconnect().await;
+    event_loop.abort();
+    sim.stop().await;
+    std::mem::take(&mut *reads_us.lock().unwrap())
+}
+
+/// One small append and fdatasync, again and again: what one durable commit costs at least on
+/// this disk. µs each.
+fn fsyncs(dir: &Path, count: usize) -> Vec<u64> {
+    let mut file = std::fs::File::create(dir.join("fsync-probe")).unwrap();
+    let block = [0x5a_u8; 4096];
+    (0..count)
+        .map(|_| {
+            let t = Instant::now();
+            file.write_all(&block).unwrap();
+            file.sync_data().unwrap();
+            t.elapsed().as_micros() as u64
+        })
+        .collect()
+}
+
+/// min / p50 / p99 in ms.
+fn spread(mut us: Vec<u64>) -> String {
+    us.sort_unstable();
+    let at = |q: f64| {
+        us.get(((us.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .map_or(f64::NAN, |&v| v as f64 / 1000.0)
+    };
+    format!("{:.2} / {:.2} / {:.2}", at(0.0), at(0.5), at(0.99))
 }
 
 async fn python_runs(python: &Path) {
@@ -389,7 +575,10 @@ async fn python_runs(python: &Path) {
         .read_line(&mut ready)
         .unwrap();
     assert_eq!(ready.trim(), "ready", "the Python bridge did not start");
-    measure(&sim, "python bridge", None).await;
+    measure(&sim, "python bridge", &RATES, None, |sent| {
+        latencies(sim.truth(), sent)
+    })
+    .await;
     if let Some(mut stdin) = bridge.stdin.take() {
         let _ = stdin.flush();
     }

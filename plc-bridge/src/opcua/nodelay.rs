@@ -23,9 +23,10 @@ use tokio_util::codec::FramedRead;
 /// OPC UA's registered port, for URLs that leave it out.
 const DEFAULT_PORT: u16 = 4840;
 
-/// The session's connection source: like the library's direct one, with `TCP_NODELAY`.
+/// The session's connection source: like the library's direct one, with `TCP_NODELAY`. Public
+/// so that other clients of a line server (the latency benchmark's probe) connect the same way.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct NoDelay;
+pub struct NoDelay;
 
 impl ConnectionSource for NoDelay {
     type Builder = NoDelayConnector;
@@ -39,7 +40,7 @@ impl ConnectionSource for NoDelay {
 
 /// Connects one transport to `endpoint_url`.
 #[derive(Debug, Clone)]
-pub(crate) struct NoDelayConnector {
+pub struct NoDelayConnector {
     endpoint_url: String,
 }
 
