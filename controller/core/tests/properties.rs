@@ -1,12 +1,15 @@
-//! Property tests: the sequence guarantees hold for any arrival order the window allows, and a
-//! snapshot taken anywhere continues exactly like an uninterrupted run.
+//! Property tests: the sequence guarantees hold for any arrival order the window allows, a
+//! snapshot taken anywhere continues exactly like an uninterrupted run, and projection rows taken
+//! once per batch are the rows taken after every input.
 #![allow(clippy::unwrap_used)]
 
 mod plant;
 
+use std::collections::BTreeMap;
+
 use plant::{Plant, std_rec};
 use proptest::prelude::*;
-use takt_core::io::{Action, Input, StreamEvent};
+use takt_core::io::{Action, Change, Input, StreamEvent};
 use takt_core::{AlarmKind, AlarmState, Core, State};
 
 const MODULUS: u32 = 10_000;
@@ -51,6 +54,49 @@ fn seat_calls_created(actions: &[Action]) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// A mixed input stream over `order[from..to]`: broadcasts, presses of whatever is lit every
+/// `work_every` broadcasts, a line stop halfway.
+fn mixed_run(p: &mut Plant, s0: u32, order: &[usize], work_every: usize, from: usize, to: usize) {
+    for (k, i) in order.iter().enumerate().take(to).skip(from) {
+        p.at(30);
+        p.bc(std_rec((s0 + *i as u32) % MODULUS, *i as u32));
+        if k % work_every == 0 && p.core.task("P1").is_some() {
+            p.work(1);
+        }
+        if k == order.len() / 2 {
+            p.input(Input::LineState {
+                line: "L".into(),
+                running: false,
+                reason: Some("test".into()),
+            });
+            p.at(120);
+            p.input(Input::LineState {
+                line: "L".into(),
+                running: true,
+                reason: None,
+            });
+        }
+    }
+}
+
+/// What the store holds after applying `rows` in order: the last row of each entity.
+fn projections(rows: &[Change]) -> BTreeMap<String, String> {
+    rows.iter()
+        .map(|row| {
+            let key = match row {
+                Change::Vehicle(v) => format!("vehicle {}", v.id),
+                Change::Call(c) => format!("call {}", c.id),
+                Change::Rack(r) => format!("rack {}", r.id),
+                Change::Task(t) => format!("task {}", t.id),
+                Change::Alarm(a) => format!("alarm {:?} {}", a.key.kind, a.key.subject),
+                Change::Line(l) => format!("line {}", l.line),
+                Change::Coverage(c) => format!("coverage {} {}", c.line, c.family),
+            };
+            (key, serde_json::to_string(row).unwrap())
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -78,20 +124,8 @@ proptest! {
         cut in any::<prop::sample::Index>(),
         work_every in 1usize..5,
     ) {
-        // A mixed input stream: broadcasts, presses of whatever is lit, a line stop.
         let run = |p: &mut Plant, from: usize, to: usize| {
-            for (k, i) in order.iter().enumerate().take(to).skip(from) {
-                p.at(30);
-                p.bc(std_rec((s0 + *i as u32) % MODULUS, *i as u32));
-                if k % work_every == 0 && p.core.task("P1").is_some() {
-                    p.work(1);
-                }
-                if k == order.len() / 2 {
-                    p.input(Input::LineState { line: "L".into(), running: false, reason: Some("test".into()) });
-                    p.at(120);
-                    p.input(Input::LineState { line: "L".into(), running: true, reason: None });
-                }
-            }
+            mixed_run(p, s0, &order, work_every, from, to);
         };
         let mut whole = Plant::new();
         run(&mut whole, 0, order.len());
@@ -106,5 +140,21 @@ proptest! {
 
         prop_assert_eq!(second.core.state(), whole.core.state());
         prop_assert_eq!(second.actions, whole.actions);
+    }
+
+    #[test]
+    fn rows_taken_once_per_batch_are_the_rows_taken_after_every_input(
+        (s0, _n, order) in arrivals(),
+        batch in 2usize..60,
+        work_every in 1usize..5,
+    ) {
+        let rows = |take_every: usize| {
+            let mut p = Plant::new();
+            p.take_every = take_every;
+            mixed_run(&mut p, s0, &order, work_every, 0, order.len());
+            p.take_changes();
+            projections(&p.changes)
+        };
+        prop_assert_eq!(rows(batch), rows(1));
     }
 }

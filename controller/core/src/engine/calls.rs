@@ -326,6 +326,7 @@ impl Core {
         v.status = status;
         self.state.vehicles.insert(vid, v);
         self.changed_vehicle(vid);
+        self.changed_leaving(super::ChangeKey::Vehicle(vid));
         self.state.vehicles.remove(&vid);
     }
 
@@ -406,6 +407,7 @@ impl Core {
 
     /// A final call leaves the live state; its rack may then be done with too.
     pub(super) fn retire_call(&mut self, cid: CallId) {
+        self.changed_leaving(super::ChangeKey::Call(cid));
         if let Some(call) = self.state.calls.remove(&cid)
             && let Some(rack) = call.rack
         {

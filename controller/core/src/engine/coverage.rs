@@ -47,7 +47,7 @@ impl Core {
             self.state.coverage.insert(family.clone(), cov.clone());
             self.record(
                 super::ChangeKey::Coverage(family),
-                Change::Coverage(cov.clone()),
+                Some(Change::Coverage(cov.clone())),
             );
             self.stream(StreamEvent::Coverage(cov));
         }

@@ -103,10 +103,13 @@ pub struct Core {
     cfg: Arc<ConfigIndex>,
     state: State,
     actions: VecDeque<Action>,
-    /// Projection rows changed by the current input, latest version of each entity, in the order
-    /// entities first changed. A vector plus an index rather than an ordered map: rows are large
-    /// and an ordered map would shift them around on every insert.
-    changes: Vec<Change>,
+    /// Entities changed since the last [`Core::take_changes`], in the order they first changed,
+    /// each with its row. Vehicles, calls and racks still in the state have no row yet (`None`):
+    /// one is copied out of the state when taken, however often it changed in between (a call
+    /// changes several times per batch, and each copy allocated every string it holds), or as
+    /// it leaves the state ([`Core::changed_leaving`]). A vector plus an index rather than an
+    /// ordered map: rows are large and an ordered map would shift them around on every insert.
+    changes: Vec<(ChangeKey, Option<Change>)>,
     /// Where each entity's row sits in `changes`; only looked up, never iterated.
     change_at: HashMap<ChangeKey, usize>,
     /// Families whose coverage may have moved during the current input.
@@ -254,17 +257,47 @@ impl Core {
     /// Projection rows changed since the last call: the latest version of each entity.
     pub fn take_changes(&mut self) -> Vec<Change> {
         self.change_at.clear();
-        std::mem::take(&mut self.changes)
+        let changes = std::mem::take(&mut self.changes);
+        changes
+            .into_iter()
+            .filter_map(|(key, row)| {
+                let row = row.or_else(|| self.row_of(&key));
+                debug_assert!(row.is_some(), "{key:?} left the state without its last row");
+                row
+            })
+            .collect()
     }
 
-    /// Keep `change` as the latest row of its entity.
-    fn record(&mut self, key: ChangeKey, change: Change) {
+    /// Keep `row` as the latest row of its entity; `None`: read it from the state when taken.
+    fn record(&mut self, key: ChangeKey, row: Option<Change>) {
         match self.change_at.entry(key) {
-            Entry::Occupied(at) => self.changes[*at.get()] = change,
+            Entry::Occupied(at) => self.changes[*at.get()].1 = row,
             Entry::Vacant(at) => {
+                let key = at.key().clone();
                 at.insert(self.changes.len());
-                self.changes.push(change);
+                self.changes.push((key, row));
             }
+        }
+    }
+
+    /// The row of a vehicle, call or rack as the state holds it now.
+    fn row_of(&self, key: &ChangeKey) -> Option<Change> {
+        match key {
+            ChangeKey::Vehicle(id) => self.state.vehicles.get(id).cloned().map(Change::Vehicle),
+            ChangeKey::Call(id) => self.state.calls.get(id).cloned().map(Change::Call),
+            ChangeKey::Rack(id) => self.state.racks.get(id).cloned().map(Change::Rack),
+            ChangeKey::Task(_)
+            | ChangeKey::Alarm(_)
+            | ChangeKey::Line(_)
+            | ChangeKey::Coverage(_) => None,
+        }
+    }
+
+    /// An entity about to leave the state: its row is copied now, if it changed since the last
+    /// take (otherwise the store has its last version already).
+    fn changed_leaving(&mut self, key: ChangeKey) {
+        if let Some(&at) = self.change_at.get(&key) {
+            self.changes[at].1 = self.row_of(&key);
         }
     }
 
@@ -417,16 +450,16 @@ impl Core {
     }
 
     fn changed_vehicle(&mut self, id: VehicleId) {
-        if let Some(v) = self.state.vehicles.get(&id) {
-            self.record(ChangeKey::Vehicle(id), Change::Vehicle(v.clone()));
+        if self.state.vehicles.contains_key(&id) {
+            self.record(ChangeKey::Vehicle(id), None);
         }
     }
 
     fn changed_call(&mut self, id: CallId) {
         if let Some(c) = self.state.calls.get(&id) {
-            let (family, change) = (c.family.clone(), Change::Call(c.clone()));
+            let family = c.family.clone();
             self.mark_coverage(&family);
-            self.record(ChangeKey::Call(id), change);
+            self.record(ChangeKey::Call(id), None);
         }
     }
 
@@ -438,19 +471,19 @@ impl Core {
     }
 
     fn changed_rack(&mut self, id: &str) {
-        if let Some(r) = self.state.racks.get(id) {
-            self.record(ChangeKey::Rack(id.to_owned()), Change::Rack(r.clone()));
+        if self.state.racks.contains_key(id) {
+            self.record(ChangeKey::Rack(id.to_owned()), None);
         }
     }
 
     fn changed_task(&mut self, task: &Task) {
-        self.record(ChangeKey::Task(task.id), Change::Task(task.clone()));
+        self.record(ChangeKey::Task(task.id), Some(Change::Task(task.clone())));
     }
 
     fn changed_line(&mut self, line: &str) {
         if let Some(l) = self.state.lines.get(line) {
             let status = l.status.clone();
-            self.record(ChangeKey::Line(line.to_owned()), Change::Line(status));
+            self.record(ChangeKey::Line(line.to_owned()), Some(Change::Line(status)));
         }
     }
 
@@ -459,7 +492,10 @@ impl Core {
     fn alarm_changed(&mut self, key: &AlarmKey) {
         if let Some(a) = self.state.alarms.get(key) {
             let a = a.clone();
-            self.record(ChangeKey::Alarm(key.clone()), Change::Alarm(a.clone()));
+            self.record(
+                ChangeKey::Alarm(key.clone()),
+                Some(Change::Alarm(a.clone())),
+            );
             self.emit(Action::Alarm(a));
         }
     }

@@ -148,6 +148,7 @@ impl Core {
                     .all(|c| !self.state.calls.contains_key(c))
         });
         if done {
+            self.changed_leaving(super::ChangeKey::Rack(rack.to_owned()));
             self.state.racks.remove(rack);
         }
     }

@@ -316,6 +316,7 @@ impl Core {
         }
         self.state.vehicles.insert(id, v);
         self.changed_vehicle(id);
+        self.changed_leaving(super::ChangeKey::Vehicle(id));
         self.state.vehicles.remove(&id);
     }
 

@@ -45,6 +45,10 @@ pub struct Plant {
     /// Everything released since the last `drain`.
     pub actions: Vec<Action>,
     pub changes: Vec<Change>,
+    /// Take the core's projection rows after this many inputs (the runtime takes them once per
+    /// group commit); [`Plant::take_changes`] takes the rest.
+    pub take_every: usize,
+    pub untaken: usize,
 }
 
 impl Plant {
@@ -54,6 +58,8 @@ impl Plant {
             now: t0(),
             actions: Vec::new(),
             changes: Vec::new(),
+            take_every: 1,
+            untaken: 0,
         }
     }
 
@@ -67,8 +73,16 @@ impl Plant {
         while let Some(a) = self.core.poll_action() {
             self.actions.push(a);
         }
-        self.changes.extend(self.core.take_changes());
+        self.untaken += 1;
+        if self.untaken >= self.take_every {
+            self.take_changes();
+        }
         out
+    }
+
+    pub fn take_changes(&mut self) {
+        self.changes.extend(self.core.take_changes());
+        self.untaken = 0;
     }
 
     pub fn bc(&mut self, record: RawRecord) -> Outcome {
