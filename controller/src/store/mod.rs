@@ -177,15 +177,34 @@ fn spawn_checkpointer(pool: SqlitePool) -> AbortOnDrop {
 
 #[derive(Debug, Clone)]
 enum Backend {
-    Sqlite(SqlitePool),
+    /// Readers share `read`; everything that writes goes through `write`, one connection.
+    /// SQLite lets one writer in at a time anyway, and sqlx prepares and caches statements per
+    /// connection while its pool lends the idle one that waited longest: writes spread over
+    /// every connection filled each one's cache with the same commit scripts (5 MiB of the
+    /// controller's memory) and found the statements cold. For an in-memory database both are
+    /// the one connection it lives in.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
-/// Runs the same generic operation on whichever pool the store has.
+/// Runs the same generic operation on whichever pool the store reads from.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $op:expr) => {
         match &$store.pool {
-            Backend::Sqlite($pool) => $op,
+            Backend::Sqlite { read: $pool, .. } => $op,
+            Backend::Postgres($pool) => $op,
+        }
+    };
+}
+
+/// Runs the same generic operation on whichever pool the store writes through.
+macro_rules! on_writer {
+    ($store:expr, $pool:ident => $op:expr) => {
+        match &$store.pool {
+            Backend::Sqlite { write: $pool, .. } => $op,
             Backend::Postgres($pool) => $op,
         }
     };
@@ -241,32 +260,40 @@ impl Store {
             // the WAL still holds every commit.
             .pragma("temp_store", "MEMORY")
             .foreign_keys(true);
-        let pool = if in_memory {
-            // An in-memory database lives as long as its one connection: never let it go.
+        // A connection to a file in this process cannot have gone away: the ping sqlx sends
+        // before lending one out is a round trip to SQLite's thread on every commit for nothing.
+        let pool = |connections: u32| {
             SqlitePoolOptions::new()
-                .max_connections(1)
+                .max_connections(connections)
+                .test_before_acquire(false)
+        };
+        let write = if in_memory {
+            // An in-memory database lives as long as its one connection: never let it go.
+            pool(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            SqlitePoolOptions::new().max_connections(4)
+            pool(1)
         }
-        // A connection to a file in this process cannot have gone away: the ping sqlx sends
-        // before lending one out is a round trip to SQLite's thread on every commit for nothing.
-        .test_before_acquire(false)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
         .map_err(failed)?;
         SQLITE_MIGRATIONS
-            .run(&pool)
+            .run(&write)
             .await
             .map_err(|source| StoreError::Migrate {
                 backend: "sqlite",
                 source,
             })?;
-        let checkpointer = (!in_memory).then(|| Arc::new(spawn_checkpointer(pool.clone())));
+        let read = if in_memory {
+            write.clone()
+        } else {
+            pool(4).connect_with(options).await.map_err(failed)?
+        };
+        let checkpointer = (!in_memory).then(|| Arc::new(spawn_checkpointer(read.clone())));
         Ok(Store {
-            pool: Backend::Sqlite(pool),
+            pool: Backend::Sqlite { read, write },
             _checkpointer: checkpointer,
         })
     }
@@ -299,7 +326,7 @@ impl Store {
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         match self.pool {
-            Backend::Sqlite(_) => "sqlite",
+            Backend::Sqlite { .. } => "sqlite",
             Backend::Postgres(_) => "postgres",
         }
     }
@@ -307,6 +334,7 @@ impl Store {
     /// Closes every connection; later calls fail. Waits for connections in use to come back.
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
+        on_writer!(self, pool => pool.close().await);
     }
 
     /// In one transaction: appends `entries` (ids strictly increasing and above every id
@@ -327,7 +355,7 @@ impl Store {
 
     /// The database half of [`Store::commit`], for a batch made by [`Store::prepare`].
     pub async fn commit_prepared(&self, batch: Prepared) -> Result<(), StoreError> {
-        on_pool!(self, pool => ops::commit(pool, batch).await)
+        on_writer!(self, pool => ops::commit(pool, batch).await)
     }
 
     /// The highest journal id, 0 when the journal is empty.
@@ -352,7 +380,7 @@ impl Store {
         journal_id: i64,
         state: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        on_pool!(self, pool => ops::save_snapshot(pool, journal_id, state).await)
+        on_writer!(self, pool => ops::save_snapshot(pool, journal_id, state).await)
     }
 
     /// The newest snapshot: the journal id it was taken at and the state.
@@ -377,7 +405,7 @@ impl Store {
     /// Empties the projections and snapshots, keeping the journal, so that `takt replay` can
     /// rebuild them from it.
     pub async fn reset_projections(&self) -> Result<(), StoreError> {
-        on_pool!(self, pool => ops::reset_projections(pool).await)
+        on_writer!(self, pool => ops::reset_projections(pool).await)
     }
 }
 
