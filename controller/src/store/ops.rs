@@ -114,7 +114,7 @@ async fn run<D: Dialect>(
     let mut rows = Vec::new();
     for Statement { sql, values } in statements {
         let len = values.len();
-        rows = D::fetch_with(conn, sql, arguments::<D>(values, len)?).await?;
+        rows.extend(D::fetch_with(conn, sql, arguments::<D>(values, len)?).await?);
     }
     Ok(rows)
 }
