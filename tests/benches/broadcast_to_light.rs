@@ -2,10 +2,11 @@
 //! moment the write of its pick light reaches sim-line's Modbus module — through the `takt`
 //! binary (subscription, journal commit, core, light router, Modbus write) and, in the same run,
 //! through the glue plants write today (`tests/interop/bench_bridge.py`: an asyncua
-//! subscription → pymodbus write, no journal). Also the controller's resident memory at idle and
-//! after 10,000 vehicles.
+//! subscription → pymodbus write, no journal), and last the floor under both (a bare OPC UA
+//! subscriber's notification, the read after it, one fdatasync). Also the controller's resident
+//! memory at idle and after 10,000 vehicles.
 //!
-//! Run: `cargo bench -p takt-tests --bench broadcast_to_light` (about 5 minutes). Figures go
+//! Run: `cargo bench -p takt-tests --bench broadcast_to_light` (about 6 minutes). Figures go
 //! to BENCHMARKS.md.
 //!
 //! The bench plant has 40 pick stations (on two Modbus gateways), one per model; broadcast n
@@ -337,9 +338,10 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A warm-up, then each of [`RATES`], one line each (and where Takt's time went, given its
+/// A warm-up, then each of `rates`, one line each (and where Takt's time went, given its
 /// journal); returns the generator and the next vehicle, to go on from there. `arrived` gives
-/// each broadcast's latency to what the peer is measured at (by default its pick light).
+/// each broadcast's latency to what the peer is measured at: its pick light, or for the floor
+/// probe its notification.
 async fn measure(
     sim: &Sim,
     peer: &str,
