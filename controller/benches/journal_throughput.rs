@@ -1,7 +1,8 @@
 //! Benchmark harness (not a test): broadcasts through core + journal on SQLite with durable
 //! commits. Prints broadcasts/s, commit latency percentiles and memory.
 //!
-//! Run: `cargo bench -p takt --bench journal_throughput` (add `-- 20000` for a shorter run).
+//! Run: `cargo bench -p takt --bench journal_throughput` (add `-- 20000` for a shorter run;
+//! name sections, e.g. `-- 50000 flood`, to run only those, for a profiler).
 //!
 //! A broadcast counts as accepted only when its journal transaction has committed (WAL,
 //! `synchronous=FULL`). Figures:
@@ -19,9 +20,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use mimalloc::MiMalloc;
 use takt::runtime::{Journaled, writer};
 use takt::store::Store;
 use takt_core::{ConfigIndex, Core, Input, RawRecord};
+
+/// The allocator the `takt` binary runs with, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 /// xorshift64*: a deterministic option mix without pulling in a RNG crate for a harness.
 struct Mix(u64);
@@ -96,7 +102,7 @@ fn core_only(plant: &Arc<ConfigIndex>, total: u64) -> (f64, Vec<(u64, f64)>, usi
     let mut rss = Vec::new();
     let started = Instant::now();
     for (i, input) in broadcasts(plant, total).enumerate() {
-        core.handle(t0 + chrono::TimeDelta::milliseconds(i as i64), input);
+        core.handle(t0 + chrono::TimeDelta::milliseconds(i as i64), &input);
         while core.poll_action().is_some() {}
         drop(core.take_changes());
         let done = i as u64 + 1;
@@ -221,7 +227,7 @@ async fn commit_cost(
         let now = chrono::Utc::now();
         let batch: Vec<_> = inputs.by_ref().take(size).map(|i| (now, i)).collect();
         let t = Instant::now();
-        let mut staged = journaled.stage(batch)?;
+        let mut staged = journaled.stage(batch);
         stage_us += t.elapsed().as_micros();
         let t = Instant::now();
         staged.commit(&store).await?;
@@ -230,57 +236,24 @@ async fn commit_cost(
     Ok((stage_us / rounds as u128, commit_us / rounds as u128))
 }
 
+/// The parts of the harness; all run unless some are named on the command line.
+const SECTIONS: [&str; 5] = ["core", "flood", "paced", "cost", "disk"];
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let total: u64 = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let total: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let named: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| SECTIONS.contains(a))
+        .collect();
+    let run = |section: &str| named.is_empty() || named.contains(&section);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml");
     let cfg = takt::config::load(&example).map_err(|e| anyhow::anyhow!("{e}"))?;
     let batch_max = cfg.controller.batch_max;
     let plant = Arc::new(cfg.plant);
     let dir = tempfile::tempdir()?;
-
-    let (core_rate, core_rss, live) = core_only(&plant, total);
-    let flood = offer(
-        open(&plant, dir.path(), "flood.db", batch_max).await?,
-        broadcasts(&plant, total),
-        total,
-        None,
-    )
-    .await?;
-    let (_, peak_after_flood) = rss_mib();
-    // (offered per second, broadcasts): a few seconds each, enough samples for a p99.
-    let rates = [
-        (100, 2_000),
-        (1_000, 10_000),
-        (5_000, 25_000),
-        (10_000, 50_000),
-        (15_000, 60_000),
-        (20_000, 80_000),
-    ];
-    let mut paced = Vec::new();
-    for (rate, n) in rates {
-        let db = format!("paced{rate}.db");
-        let run = offer(
-            open(&plant, dir.path(), &db, batch_max).await?,
-            broadcasts(&plant, n),
-            n,
-            Some(rate),
-        )
-        .await?;
-        paced.push((rate, run, rss_mib().0));
-    }
-    let mut costs = Vec::new();
-    for size in [1, 10, 100, 1_000] {
-        costs.push((size, commit_cost(&plant, dir.path(), size).await?));
-    }
-    let (_, peak) = rss_mib();
-    let probe_dir = dir.path().to_owned();
-    let (disk, disk_stalls) =
-        tokio::task::spawn_blocking(move || disk_alone(&probe_dir, Duration::from_secs(20)))
-            .await??;
 
     println!(
         "## journal_throughput: {total} broadcasts, SQLite WAL, synchronous=FULL, group commit ≤ {batch_max}"
@@ -288,62 +261,114 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("| figure | value |");
     println!("|---|---|");
-    println!("| core alone (no journal) | {core_rate:.0} broadcasts/s |");
-    for (n, rss) in &core_rss {
-        println!("| core alone: RSS after {n} broadcasts | {rss:.1} MiB |");
+    if run("core") {
+        let (core_rate, core_rss, live) = core_only(&plant, total);
+        println!("| core alone (no journal) | {core_rate:.0} broadcasts/s |");
+        for (n, rss) in &core_rss {
+            println!("| core alone: RSS after {n} broadcasts | {rss:.1} MiB |");
+        }
+        println!("| core alone: live vehicles at the end | {live} |");
     }
-    println!("| core alone: live vehicles at the end | {live} |");
-    println!(
-        "| core + journal, every broadcast queued at once | {:.0} broadcasts/s |",
-        flood.rate
-    );
-    println!(
-        "| commit latency in that flood: p50 / p99 (queueing) | {} / {} |",
-        ms(flood.latency.value_at_quantile(0.5)),
-        ms(flood.latency.value_at_quantile(0.99))
-    );
-    println!(
-        "| accepted / not accepted in the flood | {} / {} |",
-        flood.latency.len(),
-        flood.not_accepted
-    );
-    for (n, rss) in &flood.rss_samples {
-        println!("| RSS after {n} broadcasts | {rss:.1} MiB |");
-    }
-    println!("| peak RSS after the flood | {peak_after_flood:.1} MiB |");
-    println!("| peak RSS, whole harness | {peak:.1} MiB |");
-    println!(
-        "| disk alone, 40 KiB append + fsync for 20 s: p50 / p99 / max | {} / {} / {} |",
-        ms(disk.value_at_quantile(0.5)),
-        ms(disk.value_at_quantile(0.99)),
-        ms(disk.max())
-    );
-    println!(
-        "| disk alone: fsyncs over 10 ms, of all | {disk_stalls} of {} |",
-        disk.len()
-    );
-    println!();
-    println!("| offered | achieved | p50 | p99 | max | RSS after |");
-    println!("|---|---|---|---|---|---|");
-    for (rate, run, rss) in &paced {
+    if run("flood") {
+        let flood = offer(
+            open(&plant, dir.path(), "flood.db", batch_max).await?,
+            broadcasts(&plant, total),
+            total,
+            None,
+        )
+        .await?;
+        let (_, peak_after_flood) = rss_mib();
         println!(
-            "| {rate}/s | {:.0}/s | {} | {} | {} | {rss:.1} MiB |",
-            run.rate,
-            ms(run.latency.value_at_quantile(0.5)),
-            ms(run.latency.value_at_quantile(0.99)),
-            ms(run.latency.max())
+            "| core + journal, every broadcast queued at once | {:.0} broadcasts/s |",
+            flood.rate
+        );
+        println!(
+            "| commit latency in that flood: p50 / p99 (queueing) | {} / {} |",
+            ms(flood.latency.value_at_quantile(0.5)),
+            ms(flood.latency.value_at_quantile(0.99))
+        );
+        println!(
+            "| accepted / not accepted in the flood | {} / {} |",
+            flood.latency.len(),
+            flood.not_accepted
+        );
+        for (n, rss) in &flood.rss_samples {
+            println!("| RSS after {n} broadcasts | {rss:.1} MiB |");
+        }
+        println!("| peak RSS after the flood | {peak_after_flood:.1} MiB |");
+    }
+    let mut paced = Vec::new();
+    if run("paced") {
+        // (offered per second, broadcasts): a few seconds each, enough samples for a p99.
+        let rates = [
+            (100, 2_000),
+            (1_000, 10_000),
+            (5_000, 25_000),
+            (10_000, 50_000),
+            (15_000, 60_000),
+            (20_000, 80_000),
+        ];
+        for (rate, n) in rates {
+            let db = format!("paced{rate}.db");
+            let run = offer(
+                open(&plant, dir.path(), &db, batch_max).await?,
+                broadcasts(&plant, n),
+                n,
+                Some(rate),
+            )
+            .await?;
+            paced.push((rate, run, rss_mib().0));
+        }
+    }
+    let mut costs = Vec::new();
+    if run("cost") {
+        for size in [1, 10, 100, 1_000] {
+            costs.push((size, commit_cost(&plant, dir.path(), size).await?));
+        }
+    }
+    println!("| peak RSS, whole harness | {:.1} MiB |", rss_mib().1);
+    if run("disk") {
+        let probe_dir = dir.path().to_owned();
+        let (disk, disk_stalls) =
+            tokio::task::spawn_blocking(move || disk_alone(&probe_dir, Duration::from_secs(20)))
+                .await??;
+        println!(
+            "| disk alone, 40 KiB append + fsync for 20 s: p50 / p99 / max | {} / {} / {} |",
+            ms(disk.value_at_quantile(0.5)),
+            ms(disk.value_at_quantile(0.99)),
+            ms(disk.max())
+        );
+        println!(
+            "| disk alone: fsyncs over 10 ms, of all | {disk_stalls} of {} |",
+            disk.len()
         );
     }
-    println!();
-    println!("| batch size | stage (core + encode) | commit | per input |");
-    println!("|---|---|---|---|");
-    for (size, (stage, commit)) in &costs {
-        println!(
-            "| {size} | {} | {} | {:.0} µs |",
-            ms(*stage as u64),
-            ms(*commit as u64),
-            (*stage + *commit) as f64 / *size as f64
-        );
+    if !paced.is_empty() {
+        println!();
+        println!("| offered | achieved | p50 | p99 | max | RSS after |");
+        println!("|---|---|---|---|---|---|");
+        for (rate, run, rss) in &paced {
+            println!(
+                "| {rate}/s | {:.0}/s | {} | {} | {} | {rss:.1} MiB |",
+                run.rate,
+                ms(run.latency.value_at_quantile(0.5)),
+                ms(run.latency.value_at_quantile(0.99)),
+                ms(run.latency.max())
+            );
+        }
+    }
+    if !costs.is_empty() {
+        println!();
+        println!("| batch size | stage (core + encode) | commit | per input |");
+        println!("|---|---|---|---|");
+        for (size, (stage, commit)) in &costs {
+            println!(
+                "| {size} | {} | {} | {:.0} µs |",
+                ms(*stage as u64),
+                ms(*commit as u64),
+                (*stage + *commit) as f64 / *size as f64
+            );
+        }
     }
     Ok(())
 }

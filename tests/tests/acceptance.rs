@@ -186,7 +186,7 @@ impl Run {
         let mut r = Replayed::default();
         let mut applied: BTreeMap<(String, u32), takt_core::RawRecord> = BTreeMap::new();
         for entry in &self.journal {
-            let outcome = core.handle(entry.at, entry.input.clone());
+            let outcome = core.handle(entry.at, &entry.input);
             assert_eq!(
                 outcome, entry.outcome,
                 "journal entry {} replays to the outcome it was journaled with",

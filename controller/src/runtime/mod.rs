@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use takt_core::{Action, ConfigIndex, Core, Input, Outcome, PlantConfig, State};
+use takt_core::{Action, Change, ConfigIndex, Core, Input, Outcome, PlantConfig, State};
 
 use crate::status::Status;
-use crate::store::{JournalEntry, Prepared, Store, StoreError, journal_time};
+use crate::store::{JournalEntry, Store, StoreError, journal_time};
 
 /// How many journal rows a rebuild reads at a time.
 const REPLAY_PAGE: i64 = 5_000;
@@ -104,16 +104,16 @@ impl Journaled {
         Status::of(&self.core, self.last_id)
     }
 
-    /// Apply `batch` to the core in memory, give every input its journal id and encode the rows.
-    /// Nothing is durable yet: the caller must [`Staged::commit`] it before releasing its
-    /// actions, and call [`Journaled::recover`] if either step fails (the core is then ahead of
-    /// the disk). At most one batch is staged ahead of the disk.
-    pub fn stage(&mut self, batch: Vec<(DateTime<Utc>, Input)>) -> Result<Staged, StoreError> {
+    /// Apply `batch` to the core in memory and give every input its journal id. Nothing is
+    /// durable yet: the caller must [`Staged::commit`] it before releasing its actions, and call
+    /// [`Journaled::recover`] if the commit fails (the core is then ahead of the disk). At most
+    /// one batch is staged ahead of the disk.
+    pub fn stage(&mut self, batch: Vec<(DateTime<Utc>, Input)>) -> Staged {
         let mut entries = Vec::with_capacity(batch.len());
         for (at, input) in batch {
             // The core must see exactly the time the journal keeps, or a replay would differ.
             let at = journal_time(at);
-            let outcome = self.core.handle(at, input.clone());
+            let outcome = self.core.handle(at, &input);
             self.last_id += 1;
             entries.push(JournalEntry {
                 id: self.last_id,
@@ -132,22 +132,21 @@ impl Journaled {
         } else {
             None
         };
-        // Encoding the rows here, not in the commit, lets it overlap the previous batch's commit.
-        let prepared = Store::prepare(&entries, &changes);
         let applied = entries
-            .into_iter()
+            .iter()
             .map(|e| Applied {
                 id: e.id,
-                outcome: e.outcome,
+                outcome: e.outcome.clone(),
             })
             .collect();
-        Ok(Staged {
-            prepared: prepared?,
+        Staged {
+            entries,
+            changes,
             applied,
             actions,
             snapshot,
             status: Status::of(&self.core, self.last_id),
-        })
+        }
     }
 
     /// After a failed commit the core has run ahead of what is durable: rebuild it from the store.
@@ -165,18 +164,12 @@ impl Journaled {
         &mut self,
         batch: Vec<(DateTime<Utc>, Input)>,
     ) -> Result<(Vec<Applied>, Vec<Action>), StoreError> {
-        let committed = match self.stage(batch) {
-            Ok(mut staged) => staged.commit(&self.store).await.map(|()| staged),
-            Err(e) => Err(e),
-        };
-        let staged = match committed {
-            Ok(staged) => staged,
-            Err(e) => {
-                tracing::error!(error = %e, "journal commit failed; rebuilding the core from the store");
-                self.recover().await?;
-                return Err(e);
-            }
-        };
+        let mut staged = self.stage(batch);
+        if let Err(e) = staged.commit(&self.store).await {
+            tracing::error!(error = %e, "journal commit failed; rebuilding the core from the store");
+            self.recover().await?;
+            return Err(e);
+        }
         Ok(staged.into_parts())
     }
 
@@ -200,7 +193,11 @@ impl Journaled {
 /// A batch applied in memory, waiting to become durable.
 #[derive(Debug)]
 pub struct Staged {
-    prepared: Prepared,
+    /// The journal rows to append and the projection changes to write: encoded by the commit,
+    /// not here, so that encoding runs beside the writer staging the next batch instead of on
+    /// the writer's own thread, which the core keeps busy.
+    entries: Vec<JournalEntry>,
+    changes: Vec<Change>,
     applied: Vec<Applied>,
     actions: Vec<Action>,
     /// The core's state right after this batch, saved once the batch is durable.
@@ -214,9 +211,9 @@ impl Staged {
     /// The rows are moved into the transaction: a batch commits once (after a failure the core
     /// is rebuilt from the store, not the batch retried).
     pub async fn commit(&mut self, store: &Store) -> Result<(), StoreError> {
-        store
-            .commit_prepared(std::mem::take(&mut self.prepared))
-            .await?;
+        let entries = std::mem::take(&mut self.entries);
+        let changes = std::mem::take(&mut self.changes);
+        store.commit(&entries, &changes).await?;
         if let (Some(json), Some(last)) = (
             self.snapshot.as_ref().and_then(Snapshot::encode),
             self.applied.last(),
@@ -269,7 +266,7 @@ pub async fn rebuild(
         let Some(last) = page.last() else { break };
         stats.last_id = last.id;
         for entry in page {
-            core.handle(entry.at, entry.input);
+            core.handle(entry.at, &entry.input);
             stats.replayed += 1;
         }
         // Replayed inputs were acted on when they first happened; only the state matters now.

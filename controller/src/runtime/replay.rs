@@ -59,7 +59,7 @@ pub async fn replay_journal(
             s.first_at.get_or_insert(entry.at);
             s.last_at = Some(entry.at);
             s.entries += 1;
-            match core.handle(entry.at, entry.input) {
+            match core.handle(entry.at, &entry.input) {
                 Outcome::Rejected(_) => s.rejected += 1,
                 Outcome::Ignored(_) => s.ignored += 1,
                 Outcome::Applied => {}

@@ -37,7 +37,7 @@ pub enum SubmitError {
 
 struct Submission {
     input: Input,
-    reply: oneshot::Sender<Result<Applied, SubmitError>>,
+    reply: Reply,
 }
 
 /// Cheap, cloneable way in to the writer. Dropping every handle stops it.
@@ -98,11 +98,11 @@ impl Handle {
     }
 }
 
+/// Where a submitter waits for its input's journal id and outcome.
+type Reply = oneshot::Sender<Result<Applied, SubmitError>>;
+
 /// A staged batch committing in the background, with the submitters waiting for it.
-type InFlight = (
-    JoinHandle<(Staged, Result<(), StoreError>)>,
-    Vec<Submission>,
-);
+type InFlight = (JoinHandle<(Staged, Result<(), StoreError>)>, Vec<Reply>);
 
 /// Start the writer task. It ends, returning the runtime, once every [`Handle`] is dropped.
 pub fn spawn(journaled: Journaled, batch_max: usize) -> (Handle, JoinHandle<Journaled>) {
@@ -167,30 +167,13 @@ async fn run(
                 () = tick => timer_fired = true,
             }
         }
-        let staged = (!batch.is_empty() || timer_fired).then(|| {
-            let now = Utc::now();
-            let mut inputs: Vec<_> = batch.iter().map(|s| (now, s.input.clone())).collect();
-            if timer_fired {
-                inputs.push((now, Input::Tick));
-            }
-            journaled.stage(inputs)
-        });
-        let staged = match staged.transpose() {
-            Ok(staged) => staged,
-            Err(e) => {
-                // Encoding failed after the core applied the batch: the core is ahead of the disk.
-                let err = SubmitError::Journal(e.to_string());
-                if let Some(previous) = in_flight.take() {
-                    let _ = finish(previous, &actions).await;
-                }
-                fail(batch, &err);
-                if let Err(e) = journaled.recover().await {
-                    tracing::error!(error = %e, "cannot rebuild the core; the writer stops");
-                    break;
-                }
-                continue;
-            }
-        };
+        let now = Utc::now();
+        let (mut inputs, batch): (Vec<_>, Vec<Reply>) =
+            batch.into_iter().map(|s| ((now, s.input), s.reply)).unzip();
+        if timer_fired {
+            inputs.push((now, Input::Tick));
+        }
+        let staged = (!inputs.is_empty()).then(|| journaled.stage(inputs));
         if let Some(previous) = in_flight.take()
             && let Err(e) = finish(previous, &actions).await
         {
@@ -248,14 +231,14 @@ async fn finish((commit, subs): InFlight, out: &Outputs) -> Result<(), SubmitErr
         // No receiver is fine: nobody is listening yet.
         let _ = out.actions.send(action);
     }
-    for (sub, applied) in subs.into_iter().zip(applied) {
-        let _ = sub.reply.send(Ok(applied));
+    for (reply, applied) in subs.into_iter().zip(applied) {
+        let _ = reply.send(Ok(applied));
     }
     Ok(())
 }
 
-fn fail(subs: Vec<Submission>, err: &SubmitError) {
-    for sub in subs {
-        let _ = sub.reply.send(Err(err.clone()));
+fn fail(replies: Vec<Reply>, err: &SubmitError) {
+    for reply in replies {
+        let _ = reply.send(Err(err.clone()));
     }
 }

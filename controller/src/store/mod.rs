@@ -26,7 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use takt_core::{Change, Input, Outcome};
 
-pub use ops::{Prepared, SNAPSHOTS_KEPT};
+pub use ops::SNAPSHOTS_KEPT;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -345,16 +345,7 @@ impl Store {
         entries: &[JournalEntry],
         changes: &[Change],
     ) -> Result<(), StoreError> {
-        self.commit_prepared(Self::prepare(entries, changes)?).await
-    }
-
-    /// The database-free half of [`Store::commit`]: check and encode the batch.
-    pub fn prepare(entries: &[JournalEntry], changes: &[Change]) -> Result<Prepared, StoreError> {
-        ops::prepare(entries, changes)
-    }
-
-    /// The database half of [`Store::commit`], for a batch made by [`Store::prepare`].
-    pub async fn commit_prepared(&self, batch: Prepared) -> Result<(), StoreError> {
+        let batch = ops::prepare(entries, changes)?;
         on_writer!(self, pool => ops::commit(pool, batch).await)
     }
 

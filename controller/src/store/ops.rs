@@ -161,10 +161,10 @@ fn statement_text<D: Dialect>(head: &str, tail: &str, like: &[Val], rows: usize)
         .clone()
 }
 
-/// A batch checked and encoded into rows, ready to commit: everything that can be done without
-/// the database, so the runtime can do it while the previous batch is still committing.
-#[derive(Debug, Default)]
-pub struct Prepared {
+/// A batch checked and encoded into rows, ready to commit: everything that can be done before
+/// the transaction opens.
+#[derive(Debug)]
+pub(crate) struct Prepared {
     first: Option<i64>,
     last: Option<i64>,
     entries: usize,

@@ -206,41 +206,42 @@ impl Core {
         &self.cfg
     }
 
-    /// Apply one input that happened at `now`. Timers due by `now` fire first.
-    pub fn handle(&mut self, now: DateTime<Utc>, input: Input) -> Outcome {
+    /// Apply one input that happened at `now`. Timers due by `now` fire first. By reference: the
+    /// runtime journals the input as it is after the core has taken it.
+    pub fn handle(&mut self, now: DateTime<Utc>, input: &Input) -> Outcome {
         self.expire(now);
         let outcome = match input {
             Input::Broadcast {
                 line,
                 point,
                 record,
-            } => self.broadcast(now, &line, &point, &record),
+            } => self.broadcast(now, line, point, record),
             Input::Resequence {
                 line,
                 point,
                 vin,
                 seq,
-            } => self.resequence(now, &line, &point, &vin, seq),
-            Input::Cancel { line, vin } => self.cancel_vehicle(now, &line, &vin),
-            Input::Press { station, button } => self.press(now, &station, button),
+            } => self.resequence(now, line, point, vin, *seq),
+            Input::Cancel { line, vin } => self.cancel_vehicle(now, line, vin),
+            Input::Press { station, button } => self.press(now, station, button.clone()),
             Input::LineState {
                 line,
                 running,
                 reason,
-            } => self.line_state(now, &line, running, reason),
-            Input::CloseRack { family } => self.close_rack_by_hand(now, &family),
-            Input::RackMoved { rack, to } => self.move_rack(now, &rack, to),
-            Input::ResolveCall { call, part } => self.resolve_call(now, call, &part),
-            Input::ResetStation { station } => self.reset_station(&station),
-            Input::Acknowledge { alarm } => self.acknowledge(now, &alarm),
-            Input::Shelve { alarm, until } => self.shelve(now, &alarm, until),
+            } => self.line_state(now, line, *running, reason.clone()),
+            Input::CloseRack { family } => self.close_rack_by_hand(now, family),
+            Input::RackMoved { rack, to } => self.move_rack(now, rack, *to),
+            Input::ResolveCall { call, part } => self.resolve_call(now, *call, part),
+            Input::ResetStation { station } => self.reset_station(station),
+            Input::Acknowledge { alarm } => self.acknowledge(now, alarm),
+            Input::Shelve { alarm, until } => self.shelve(now, alarm, *until),
             Input::Condition {
                 alarm,
                 subject,
                 active,
                 message,
             } => {
-                self.alarm_condition(now, alarm, &subject, active, message);
+                self.alarm_condition(now, *alarm, subject, *active, message.clone());
                 Outcome::Applied
             }
             Input::Tick => Outcome::Applied,

@@ -69,7 +69,7 @@ impl Plant {
     }
 
     pub fn input(&mut self, input: Input) -> Outcome {
-        let out = self.core.handle(self.now, input);
+        let out = self.core.handle(self.now, &input);
         while let Some(a) = self.core.poll_action() {
             self.actions.push(a);
         }
