@@ -289,7 +289,7 @@ common::on_both_backends!(
     duplicate_journal_id_rolls_back_everything,
     journal_ids_must_grow,
     sub_microsecond_journal_times_are_refused,
-    large_batches_are_chunked_and_atomic,
+    large_batches_commit_whole_and_atomic,
     snapshots_latest_and_pruned,
     reset_keeps_the_journal,
     reopen_keeps_everything,
@@ -577,10 +577,10 @@ mod bodies {
         store.close().await;
     }
 
-    pub(super) async fn large_batches_are_chunked_and_atomic(db: TestDb) {
+    pub(super) async fn large_batches_commit_whole_and_atomic(db: TestDb) {
         let store = db.open().await;
-        // More rows than one statement may bind on either backend (SQLite: 32766 / 6 journal
-        // columns = 5461 rows; PostgreSQL: 65535 / 15 call columns = 4369 rows).
+        // More rows than one statement could bind value by value on either backend (SQLite:
+        // 32766 / 6 journal columns = 5461 rows; PostgreSQL: 65535 / 15 call columns = 4369).
         let entries: Vec<_> = (1..=12_000)
             .map(|id| entry(id, broadcast(id as u32 % 9_000), Outcome::Applied))
             .collect();
@@ -603,7 +603,7 @@ mod bodies {
         assert_eq!(read, entries);
         assert_eq!(dump(&store).await["calls"].len(), 9_000);
 
-        // The last row of a big batch is a duplicate: every chunk before it rolls back.
+        // The last row of a big batch is a duplicate: every row before it rolls back.
         let before = dump(&store).await;
         store
             .commit(&[entry(20_000, Input::Tick, Outcome::Applied)], &[])

@@ -23,8 +23,6 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) trait Dialect: Database {
     /// What [`super::Store::backend`] reports.
     const BACKEND: &'static str;
-    /// Most bind parameters one statement may carry.
-    const MAX_BINDS: usize;
     /// First statement of a read transaction that must see one point in time, if the default
     /// isolation does not (PostgreSQL's READ COMMITTED takes a new snapshot per statement;
     /// a SQLite transaction reads one snapshot of the WAL already).
@@ -37,9 +35,14 @@ pub(crate) trait Dialect: Database {
     fn push_bind(qb: &mut QueryBuilder<Self>, v: &Val);
     /// Moves `v` into `args`: the hot path encodes each value once, without a copy.
     fn bind(args: &mut Self::Arguments, v: Val) -> Result<(), BoxDynError>;
-    /// Appends the placeholder of bind parameter `n` (1-based), with the cast a value of
-    /// `like`'s kind needs, to a statement text built ahead of its arguments.
-    fn placeholder(sql: &mut String, n: usize, like: &Val);
+    /// Appends the placeholder of bind parameter `n` (1-based) to a statement text built ahead
+    /// of its arguments.
+    fn placeholder(sql: &mut String, n: usize);
+    /// Appends a table source of the rows in bind parameter `n`, a JSON array of arrays, one
+    /// row per element, in a column named `value`.
+    fn json_rows(sql: &mut String, n: usize);
+    /// Appends the expression for column `index` of such a row, typed for values like `like`.
+    fn json_column(sql: &mut String, index: usize, like: &Val);
     fn get(row: &Self::Row, index: usize, kind: Kind) -> Result<Val, sqlx::Error>;
     /// Runs the built statement; returns the number of rows it affected.
     fn execute<'a>(
@@ -60,11 +63,10 @@ pub(crate) trait Dialect: Database {
 }
 
 macro_rules! dialect {
-    ($db:ty, $name:literal, $max_binds:expr, $placeholder:expr, $json_text_cast:literal,
-     $consistent_read:expr, $scripts:literal) => {
+    ($db:ty, $name:literal, $placeholder:expr, $json_rows:literal, $json_column:expr,
+     $json_text_cast:literal, $consistent_read:expr, $scripts:literal) => {
         impl Dialect for $db {
             const BACKEND: &'static str = $name;
-            const MAX_BINDS: usize = $max_binds;
             const CONSISTENT_READ: Option<&'static str> = $consistent_read;
             const SCRIPTS: bool = $scripts;
 
@@ -91,11 +93,20 @@ macro_rules! dialect {
                 }
             }
 
-            fn placeholder(sql: &mut String, n: usize, like: &Val) {
+            fn placeholder(sql: &mut String, n: usize) {
                 $placeholder(sql, n);
-                if matches!(like, Val::JsonText(_)) {
-                    sql.push_str($json_text_cast);
-                }
+            }
+
+            fn json_rows(sql: &mut String, n: usize) {
+                sql.push_str($json_rows);
+                sql.push('(');
+                $placeholder(sql, n);
+                sql.push_str($json_text_cast);
+                sql.push(')');
+            }
+
+            fn json_column(sql: &mut String, index: usize, like: &Val) {
+                $json_column(sql, index, like);
             }
 
             fn get(row: &Self::Row, index: usize, kind: Kind) -> Result<Val, sqlx::Error> {
@@ -141,25 +152,46 @@ macro_rules! dialect {
     };
 }
 
-// SQLITE_MAX_VARIABLE_NUMBER of the bundled SQLite (≥ 3.32). JSON is plain text.
+// JSON is plain text, and `->>` gives SQLite's own type of each value (a nested array or object
+// comes back as its JSON text, `true` as 1), which is what the STRICT columns take.
 dialect!(
     sqlx::Sqlite,
     "sqlite",
-    32_766,
     |sql: &mut String, _: usize| sql.push('?'),
+    "jsonb_each",
+    |sql: &mut String, index: usize, _: &Val| {
+        sql.push_str("value ->> ");
+        sql.push_str(&index.to_string());
+    },
     "",
     None,
     true
 );
-// The wire protocol counts parameters in a 16-bit field read as unsigned. Text becomes `JSON`
-// only by an explicit cast.
+// Text becomes `JSON` only by an explicit cast; every other column is cast from the text of
+// its value, nested JSON (JSONB columns) from the value itself.
 dialect!(
     sqlx::Postgres,
     "postgres",
-    65_535,
     |sql: &mut String, n: usize| {
         sql.push('$');
         sql.push_str(&n.to_string());
+    },
+    "json_array_elements",
+    |sql: &mut String, index: usize, like: &Val| {
+        let (operator, cast) = match like {
+            Val::Int(_) => ("->>", "::bigint"),
+            Val::Real(_) => ("->>", "::double precision"),
+            Val::Bool(_) => ("->>", "::boolean"),
+            Val::Text(_) => ("->>", ""),
+            Val::Time(_) => ("->>", "::timestamptz"),
+            Val::Json(_) => ("->", "::jsonb"),
+            Val::JsonText(_) => ("->>", "::json"),
+        };
+        sql.push_str(&if cast.is_empty() {
+            format!("value {operator} {index}")
+        } else {
+            format!("(value {operator} {index}){cast}")
+        });
     },
     "::json",
     Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),

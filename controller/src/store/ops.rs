@@ -1,9 +1,10 @@
 //! The store's SQL, written once for both backends (the two dialects agree on all of it:
 //! `ON CONFLICT … DO UPDATE … excluded`, `LIMIT`, `COALESCE`; placeholders come from
-//! `QueryBuilder`, or for the commit's inserts from [`Dialect::placeholder`]).
+//! `QueryBuilder` or [`Dialect::placeholder`], rows to insert arrive as one JSON value that
+//! [`Dialect::json_rows`] unpacks).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::Utc;
 use sqlx::{Pool, QueryBuilder};
@@ -16,8 +17,6 @@ use super::{JournalEntry, StoreError};
 /// How many snapshots `save_snapshot` keeps: the latest, plus a couple in case the latest one
 /// turns out unreadable after an upgrade of the core's state format.
 pub const SNAPSHOTS_KEPT: i64 = 3;
-
-const JOURNAL_COLUMNS: usize = 6;
 
 fn query<D: Dialect>(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError + Copy {
     move |source| StoreError::Query {
@@ -49,63 +48,61 @@ fn journal_row(entry: &JournalEntry) -> Result<Vec<Val>, StoreError> {
     ])
 }
 
-/// Most rows one `INSERT` carries. Statement sizes are powers of two up to this, so each table
-/// has at most nine distinct statements: sqlx caches prepared statements per SQL text, and a
-/// new text for every batch size would re-parse every time and fill the cache with huge ones
-/// (that once grew the process by a megabyte per batch). 64-row statements measured slower.
-const ROWS_PER_STATEMENT_MAX: usize = 256;
-
-/// Rows per statement for the next `left` rows: the largest power of two that fits.
-fn statement_rows(left: usize, bind_limit_rows: usize) -> usize {
-    let cap = bind_limit_rows.clamp(1, ROWS_PER_STATEMENT_MAX);
-    let fits = left.min(cap);
-    1 << (usize::BITS - 1 - fits.leading_zeros())
-}
-
 /// One statement of a commit: its text and its values in placeholder order.
 struct Statement {
     sql: Arc<str>,
     values: Vec<Val>,
 }
 
-/// Multi-row `INSERT`s of `rows` into `head`, each statement followed by `tail`, appended to
-/// `out`. The statement texts (thousands of placeholders) come from [`statement_text`]:
-/// building them afresh every commit cost as much as SQLite's own work on the rows.
-fn insert_statements<D: Dialect>(
-    out: &mut Vec<Statement>,
+/// `head SELECT <one expression per column> FROM <the rows> WHERE true tail`, with all the rows
+/// bound as one value: a JSON array of rows, each an array of column values (see
+/// [`Val`]'s `Serialize`), which the database unpacks itself. So a table's insert is one
+/// statement with one placeholder however many rows the batch has: the text is the same for
+/// every batch (sqlx prepares it once per connection and keeps it), no backend's bind limit
+/// splits a batch, and the whole commit fits one script (see [`run`]). Binding every value
+/// on its own cost a statement per 256 rows, each a round trip to SQLite's thread, and a
+/// prepared text per batch size. (`WHERE true` lets SQLite's parser tell the `ON CONFLICT` of
+/// the upsert from a join constraint.)
+fn insert_rows<D: Dialect>(
     head: &str,
     tail: &str,
-    columns: usize,
-    rows: Vec<Vec<Val>>,
-) {
-    let bind_limit_rows = D::MAX_BINDS / columns;
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let n = statement_rows(rows.len(), bind_limit_rows);
-        let sql = statement_text::<D>(head, tail, rows.peek().map_or(&[], Vec::as_slice), n);
-        let values = rows.by_ref().take(n).flatten().collect();
-        out.push(Statement { sql, values });
+    rows: &[Vec<Val>],
+) -> Result<Statement, StoreError> {
+    let like = rows.first().map_or(&[][..], Vec::as_slice);
+    let mut sql = String::with_capacity(head.len() + tail.len() + like.len() * 32 + 64);
+    sql.push_str(head);
+    sql.push_str("SELECT ");
+    for (index, value) in like.iter().enumerate() {
+        if index > 0 {
+            sql.push_str(", ");
+        }
+        D::json_column(&mut sql, index, value);
     }
+    sql.push_str(" FROM ");
+    D::json_rows(&mut sql, 1);
+    sql.push_str(" WHERE true");
+    sql.push_str(tail);
+    let json = serde_json::to_string(rows).map_err(|source| StoreError::Encode {
+        what: format!("rows for `{}`", head.trim()),
+        source,
+    })?;
+    Ok(Statement {
+        sql: sql.into(),
+        values: vec![Val::JsonText(Some(json))],
+    })
 }
 
-/// Most values a commit sends as one script (see [`run`]): a plant's single broadcast or press
-/// with its projections fits (the example plant's broadcast binds ~150). sqlx keeps every
-/// script text it has seen prepared, up to its cache's capacity, so bigger ones would hold
-/// megabytes of prepared statements for batches whose round trips hardly matter.
-const SCRIPT_MAX_VALUES: usize = 256;
-
 /// Runs `statements` in order and returns the rows they selected. The values are moved into the
-/// arguments. Where the backend takes scripts and the batch is small, as one text: every
-/// statement is otherwise a round trip to SQLite's thread (50–100 µs each on the bench VM, a
-/// dozen per commit), more than SQLite's own work on one broadcast, and that is the latency of
-/// every light. Big batches go statement by statement, so that sqlx's statement cache holds the
-/// few power-of-two shapes, not every combination of them.
+/// arguments. Where the backend takes scripts, as one text: every statement is otherwise a
+/// round trip to SQLite's thread (100–170 µs each on the bench VM), more than SQLite's own work
+/// on one broadcast, and that is the latency of every light. A commit's script is one of a few
+/// texts (which tables the batch touched), so sqlx's statement cache holds them all.
 async fn run<D: Dialect>(
     conn: &mut D::Connection,
     statements: Vec<Statement>,
 ) -> Result<Vec<D::Row>, sqlx::Error> {
-    let values: usize = statements.iter().map(|s| s.values.len()).sum();
-    if D::SCRIPTS && statements.len() > 1 && values <= SCRIPT_MAX_VALUES {
+    if D::SCRIPTS && statements.len() > 1 {
+        let values: usize = statements.iter().map(|s| s.values.len()).sum();
         let sql: Vec<&str> = statements.iter().map(|s| &*s.sql).collect();
         let sql: Arc<str> = sql.join(";\n").into();
         let args = arguments::<D>(statements.into_iter().flat_map(|s| s.values), values)?;
@@ -129,36 +126,6 @@ fn arguments<D: Dialect>(
         D::bind(&mut args, value).map_err(sqlx::Error::Encode)?;
     }
     Ok(args)
-}
-
-/// `head VALUES (…), … tail` for `rows` rows shaped like `like`, built once per process for
-/// each (backend, head, size): with power-of-two sizes that is a few dozen texts in all.
-fn statement_text<D: Dialect>(head: &str, tail: &str, like: &[Val], rows: usize) -> Arc<str> {
-    type Texts = HashMap<(&'static str, String, usize), Arc<str>>;
-    static TEXTS: LazyLock<Mutex<Texts>> = LazyLock::new(Mutex::default);
-    let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
-    texts
-        .entry((D::BACKEND, head.to_owned(), rows))
-        .or_insert_with(|| {
-            let mut sql = String::with_capacity(head.len() + tail.len() + rows * like.len() * 6);
-            sql.push_str(head);
-            sql.push_str("VALUES ");
-            let mut n = 0;
-            for row in 0..rows {
-                sql.push_str(if row == 0 { "(" } else { ", (" });
-                for (column, value) in like.iter().enumerate() {
-                    if column > 0 {
-                        sql.push_str(", ");
-                    }
-                    n += 1;
-                    D::placeholder(&mut sql, n, value);
-                }
-                sql.push(')');
-            }
-            sql.push_str(tail);
-            sql.into()
-        })
-        .clone()
 }
 
 /// A batch checked and encoded into rows, ready to commit: everything that can be done before
@@ -231,24 +198,20 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Prepared) -> Resul
     // The order inside the transaction does not matter for atomicity. Projections go first so
     // that the commonest refusal (a journal id already taken) comes after other writes, which is
     // what the rollback tests rely on to prove those writes are undone.
-    let mut statements = Vec::new();
-    for (table, rows) in plan {
-        insert_statements::<D>(
-            &mut statements,
+    let mut statements = Vec::with_capacity(plan.len() + 2);
+    for (table, rows) in &plan {
+        statements.push(insert_rows::<D>(
             &table.insert_head(),
             &table.upsert_tail(),
-            table.columns.len(),
             rows,
-        );
+        )?);
     }
     if let Some(first) = first {
-        insert_statements::<D>(
-            &mut statements,
+        statements.push(insert_rows::<D>(
             "INSERT INTO journal (id, at, kind, payload, outcome, reason) ",
             "",
-            JOURNAL_COLUMNS,
-            journal,
-        );
+            &journal,
+        )?);
         // Readers page by id, so an entry below an id they may already have read would never
         // reach them: every row at or above our first id must be one of ours.
         statements.push(Statement {
@@ -256,6 +219,7 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Prepared) -> Resul
             values: vec![Val::Int(Some(first))],
         });
     }
+    drop((plan, journal));
     let mut tx = pool.begin().await.map_err(failed)?;
     let rows = run::<D>(&mut tx, statements).await.map_err(failed)?;
     if let Some(first) = first {
@@ -275,7 +239,7 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Prepared) -> Resul
 /// `SELECT COUNT(*), MAX(id)` of the journal from a bound id on, the commit's order check.
 fn journal_check<D: Dialect>() -> Arc<str> {
     let mut sql = String::from("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM journal WHERE id >= ");
-    D::placeholder(&mut sql, 1, &Val::Int(None));
+    D::placeholder(&mut sql, 1);
     sql.into()
 }
 
@@ -402,16 +366,13 @@ pub(crate) async fn save_snapshot<D: Dialect>(
         Val::JsonText(Some(state.to_string())),
         Val::Time(Some(super::journal_time(Utc::now()))),
     ];
-    let mut insert = Vec::new();
-    insert_statements::<D>(
-        &mut insert,
+    let insert = insert_rows::<D>(
         "INSERT INTO snapshots (journal_id, state, taken_at) ",
         " ON CONFLICT (journal_id) DO UPDATE SET state = excluded.state, \
          taken_at = excluded.taken_at",
-        3,
-        vec![row],
-    );
-    run::<D>(&mut tx, insert)
+        &[row],
+    )?;
+    run::<D>(&mut tx, vec![insert])
         .await
         .map_err(query::<D>("save a snapshot"))?;
     let mut qb = QueryBuilder::<D>::new(
@@ -563,41 +524,31 @@ pub(crate) async fn reset_projections<D: Dialect>(pool: &Pool<D>) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use super::{Val, statement_rows, statement_text};
+    use super::{Val, insert_rows};
 
     #[test]
-    fn statements_come_in_power_of_two_sizes() {
-        // (rows left, rows the bind limit allows, rows in the next statement)
-        let cases = [
-            (1, 100, 1),
-            (3, 100, 2),
-            (255, 1000, 128),
-            (256, 1000, 256),
-            (5000, 1000, 256),
-            (5000, 100, 64),
-            (7, 0, 1),
+    fn rows_are_one_json_value_unpacked_per_dialect_with_casts_from_the_first_row() {
+        let rows = [
+            vec![Val::Int(Some(1)), Val::JsonText(Some("{}".to_owned()))],
+            vec![Val::Int(None), Val::JsonText(Some("[1]".to_owned()))],
         ];
-        for (left, limit, expected) in cases {
-            assert_eq!(
-                statement_rows(left, limit),
-                expected,
-                "{left} rows, limit {limit}"
-            );
-        }
-    }
-
-    #[test]
-    fn statement_texts_number_placeholders_per_dialect_and_cast_json_text() {
-        let like = [Val::Int(Some(1)), Val::JsonText(Some("{}".to_owned()))];
-        let pg = statement_text::<sqlx::Postgres>("INSERT INTO t (a, b) ", " TAIL", &like, 2);
+        let pg = insert_rows::<sqlx::Postgres>("INSERT INTO t (a, b) ", " TAIL", &rows)
+            .expect("encodes");
         assert_eq!(
-            &*pg,
-            "INSERT INTO t (a, b) VALUES ($1, $2::json), ($3, $4::json) TAIL"
+            &*pg.sql,
+            "INSERT INTO t (a, b) SELECT (value ->> 0)::bigint, (value ->> 1)::json \
+             FROM json_array_elements($1::json) WHERE true TAIL"
         );
-        let lite = statement_text::<sqlx::Sqlite>("INSERT INTO t (a, b) ", "", &like, 2);
-        assert_eq!(&*lite, "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)");
-        // Cached: the same text object comes back.
-        let again = statement_text::<sqlx::Postgres>("INSERT INTO t (a, b) ", " TAIL", &like, 2);
-        assert!(std::sync::Arc::ptr_eq(&pg, &again));
+        let lite =
+            insert_rows::<sqlx::Sqlite>("INSERT INTO t (a, b) ", "", &rows).expect("encodes");
+        assert_eq!(
+            &*lite.sql,
+            "INSERT INTO t (a, b) SELECT value ->> 0, value ->> 1 FROM jsonb_each(?) WHERE true"
+        );
+        // The JSON text stays a string: the database keeps it byte for byte.
+        assert_eq!(
+            lite.values,
+            vec![Val::JsonText(Some(r#"[[1,"{}"],[null,"[1]"]]"#.to_owned()))]
+        );
     }
 }

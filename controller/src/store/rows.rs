@@ -38,6 +38,25 @@ pub(crate) enum Val {
     JsonText(Option<String>),
 }
 
+/// A value as it travels to the database inside the rows of one insert (see `ops::insert_rows`):
+/// numbers as numbers, NULL as `null`, text and JSON text as strings, nested JSON as itself, and
+/// times as RFC 3339 text with an offset, the form sqlx's SQLite encoding writes (so rows written
+/// either way read back alike) and PostgreSQL's `timestamptz` parses.
+impl Serialize for Val {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Val::Int(v) => v.serialize(s),
+            Val::Real(v) => v.serialize(s),
+            Val::Bool(v) => v.serialize(s),
+            Val::Text(v) | Val::JsonText(v) => v.serialize(s),
+            Val::Time(v) => v
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
+                .serialize(s),
+            Val::Json(v) => v.serialize(s),
+        }
+    }
+}
+
 impl Val {
     /// The value as it appears in [`super::Store::dump_projections`]: times as RFC 3339 UTC
     /// strings and numbers as numbers, so that both backends give the same JSON.
