@@ -279,10 +279,38 @@ mod bodies {
             Some(42)
         );
     }
+
+    pub(super) async fn the_writer_saves_snapshots_beside_its_commits(db: TestDb) {
+        let cfg = plant(&fixture_text());
+        let store = db.open().await;
+        let (j, _) = Journaled::open(cfg.clone(), store.clone(), 10)
+            .await
+            .unwrap();
+        let (handle, task) = writer::spawn(j, 4);
+        for n in 1..=60 {
+            handle
+                .submit(broadcast(record(n, n as usize)))
+                .await
+                .unwrap();
+        }
+        drop(handle);
+        // The writer waits for a snapshot still being saved before it hands the runtime back.
+        let j = task.await.unwrap();
+        let ids = store.snapshot_ids().await.unwrap();
+        assert!(!ids.is_empty(), "the writer saved no snapshot");
+        assert!(ids.iter().all(|id| (10..=60).contains(id)), "{ids:?}");
+        // A restart starts from the newest and replays only what came after it.
+        let (core, stats) = rebuild(cfg, &store).await.unwrap();
+        let newest = *ids.last().unwrap();
+        assert_eq!(stats.snapshot_id, Some(newest));
+        assert_eq!(stats.replayed as i64, 60 - newest);
+        assert_eq!(core.state(), j.core().state());
+    }
 }
 
 common::on_both_backends!(
     replay_gives_identical_projections,
     a_restart_mid_stream_ends_like_an_uninterrupted_run,
     actions_follow_the_commit,
+    the_writer_saves_snapshots_beside_its_commits,
 );

@@ -642,7 +642,7 @@ mod bodies {
         };
         for id in [10, 20, 30, 40, 50] {
             store
-                .save_snapshot(id, &state(id))
+                .save_snapshot(id, state(id).to_string())
                 .await
                 .expect("save snapshot");
         }
@@ -655,7 +655,7 @@ mod bodies {
         assert_eq!(kept, [30, 40, 50]);
         // Saving again at the same id replaces it.
         store
-            .save_snapshot(50, &state(51))
+            .save_snapshot(50, state(51).to_string())
             .await
             .expect("replace snapshot");
         assert_eq!(
@@ -664,7 +664,7 @@ mod bodies {
         );
         // An older snapshot saved late is pruned at once, the newest stays.
         store
-            .save_snapshot(5, &state(5))
+            .save_snapshot(5, state(5).to_string())
             .await
             .expect("old snapshot");
         assert_eq!(store.snapshot_ids().await.expect("ids"), [30, 40, 50]);
@@ -675,7 +675,7 @@ mod bodies {
         let store = db.open().await;
         let entries = commit_shift(&store).await;
         store
-            .save_snapshot(7, &serde_json::json!({"state": 1}))
+            .save_snapshot(7, serde_json::json!({"state": 1}).to_string())
             .await
             .expect("snapshot");
         let full = dump(&store).await;
@@ -735,7 +735,7 @@ mod bodies {
         );
         let state = serde_json::json!({"raw": "A\0B"});
         store
-            .save_snapshot(1, &state)
+            .save_snapshot(1, state.to_string())
             .await
             .expect("snapshot with NUL");
         assert_eq!(
@@ -749,7 +749,7 @@ mod bodies {
         let store = db.open().await;
         let entries = commit_shift(&store).await;
         store
-            .save_snapshot(7, &serde_json::json!({"seq": 9992}))
+            .save_snapshot(7, serde_json::json!({"seq": 9992}).to_string())
             .await
             .expect("snapshot");
         let tables = dump(&store).await;

@@ -50,11 +50,37 @@ struct Snapshot {
     state: State,
 }
 
-impl Snapshot {
-    fn encode(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(self)
-            .inspect_err(|e| tracing::error!(error = %e, "cannot encode a snapshot; skipping it"))
-            .ok()
+/// A snapshot taken at a journal id, to save once that id is durable.
+#[derive(Debug)]
+pub struct SnapshotDue {
+    journal_id: i64,
+    snapshot: Snapshot,
+}
+
+impl SnapshotDue {
+    /// Encodes (on a blocking thread: hundreds of kilobytes of JSON) and saves it. The journal is
+    /// durable either way; a snapshot that fails only makes the next start replay longer, so
+    /// failures are logged, not returned.
+    pub async fn save(self, store: &Store) {
+        let Self {
+            journal_id,
+            snapshot,
+        } = self;
+        let json = tokio::task::spawn_blocking(move || serde_json::to_string(&snapshot)).await;
+        let result = match json {
+            Ok(Ok(json)) => store.save_snapshot(journal_id, json).await,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot encode a snapshot; skipping it");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot encoding task failed");
+                return;
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, journal_id, "cannot save a snapshot");
+        }
     }
 }
 
@@ -125,10 +151,13 @@ impl Journaled {
         let changes = self.core.take_changes();
         let actions: Vec<Action> = std::iter::from_fn(|| self.core.poll_action()).collect();
         self.since_snapshot += entries.len() as u64;
-        // Only cloned here; it is encoded by the commit, off the writer's path.
+        // Only cloned here; it is encoded and saved off the writer's path.
         let snapshot = if self.snapshot_every > 0 && self.since_snapshot >= self.snapshot_every {
             self.since_snapshot = 0;
-            Some(self.snapshot_of_now())
+            Some(SnapshotDue {
+                journal_id: self.last_id,
+                snapshot: self.snapshot_of_now(),
+            })
         } else {
             None
         };
@@ -170,13 +199,18 @@ impl Journaled {
             self.recover().await?;
             return Err(e);
         }
+        if let Some(due) = staged.take_snapshot() {
+            due.save(&self.store).await;
+        }
         Ok(staged.into_parts())
     }
 
     /// Save the core's state now; only call it with nothing staged and uncommitted.
     pub async fn snapshot(&mut self) -> Result<(), StoreError> {
-        if let Some(json) = self.snapshot_of_now().encode() {
-            self.store.save_snapshot(self.last_id, &json).await?;
+        let snapshot = self.snapshot_of_now();
+        match serde_json::to_string(&snapshot) {
+            Ok(json) => self.store.save_snapshot(self.last_id, json).await?,
+            Err(e) => tracing::error!(error = %e, "cannot encode a snapshot; skipping it"),
         }
         self.since_snapshot = 0;
         Ok(())
@@ -200,30 +234,26 @@ pub struct Staged {
     changes: Vec<Change>,
     applied: Vec<Applied>,
     actions: Vec<Action>,
-    /// The core's state right after this batch, saved once the batch is durable.
-    snapshot: Option<Snapshot>,
+    /// The core's state right after this batch, to save once the batch is durable.
+    snapshot: Option<SnapshotDue>,
     /// What `/status` shows once this batch is durable.
     status: Status,
 }
 
 impl Staged {
-    /// Journal rows and projection changes in one transaction; then the snapshot, if one is due.
-    /// The rows are moved into the transaction: a batch commits once (after a failure the core
-    /// is rebuilt from the store, not the batch retried).
+    /// Journal rows and projection changes in one transaction. The rows are moved into the
+    /// transaction: a batch commits once (after a failure the core is rebuilt from the store,
+    /// not the batch retried).
     pub async fn commit(&mut self, store: &Store) -> Result<(), StoreError> {
         let entries = std::mem::take(&mut self.entries);
         let changes = std::mem::take(&mut self.changes);
-        store.commit(&entries, &changes).await?;
-        if let (Some(json), Some(last)) = (
-            self.snapshot.as_ref().and_then(Snapshot::encode),
-            self.applied.last(),
-        ) {
-            // The journal is durable either way; a missing snapshot only makes a restart longer.
-            if let Err(e) = store.save_snapshot(last.id, &json).await {
-                tracing::warn!(error = %e, "cannot save a snapshot");
-            }
-        }
-        Ok(())
+        store.commit(&entries, &changes).await
+    }
+
+    /// The snapshot due with this batch, if any: only after [`Staged::commit`]. Saving it is
+    /// the caller's to schedule: it is big, and the batch's actions need not wait for it.
+    pub fn take_snapshot(&mut self) -> Option<SnapshotDue> {
+        self.snapshot.take()
     }
 
     /// The outcomes to answer and the actions to release: only after [`Staged::commit`].

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::{Applied, Journaled, Staged};
 use crate::status::Status;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Capacity of the submission queue: a full queue makes submitters wait (back-pressure).
 const QUEUE_CAPACITY: usize = 4_096;
@@ -136,6 +136,8 @@ async fn run(
     batch_max: usize,
 ) -> Journaled {
     let mut in_flight: Option<InFlight> = None;
+    // A snapshot being encoded and saved beside the commits; at most one at a time.
+    let mut snapshotting: Option<JoinHandle<()>> = None;
     loop {
         let mut batch: Vec<Submission> = Vec::with_capacity(batch_max);
         let mut timer_fired = false;
@@ -175,7 +177,7 @@ async fn run(
         }
         let staged = (!inputs.is_empty()).then(|| journaled.stage(inputs));
         if let Some(previous) = in_flight.take()
-            && let Err(e) = finish(previous, &actions).await
+            && let Err(e) = finish(previous, &actions, &mut snapshotting, journaled.store()).await
         {
             // The batch just staged sits on top of one that never became durable.
             fail(batch, &e);
@@ -200,19 +202,31 @@ async fn run(
         }
     }
     if let Some(last) = in_flight.take()
-        && let Err(e) = finish(last, &actions).await
+        && let Err(e) = finish(last, &actions, &mut snapshotting, journaled.store()).await
     {
         tracing::error!(error = %e, "the last journal commit failed");
         if let Err(e) = journaled.recover().await {
             tracing::error!(error = %e, "cannot rebuild the core");
         }
     }
+    // The store may be closed once we return.
+    if let Some(snapshot) = snapshotting
+        && let Err(e) = snapshot.await
+    {
+        tracing::error!(error = %e, "snapshot task failed");
+    }
     journaled
 }
 
-/// Wait for a batch's commit; then release its actions and answer its submitters.
-async fn finish((commit, subs): InFlight, out: &Outputs) -> Result<(), SubmitError> {
-    let (staged, result) = match commit.await {
+/// Wait for a batch's commit; then release its actions, answer its submitters and start saving
+/// its snapshot, if one is due and none is being saved.
+async fn finish(
+    (commit, subs): InFlight,
+    out: &Outputs,
+    snapshotting: &mut Option<JoinHandle<()>>,
+    store: &Store,
+) -> Result<(), SubmitError> {
+    let (mut staged, result) = match commit.await {
         Ok(done) => done,
         Err(e) => {
             let err = SubmitError::Journal(format!("commit task failed: {e}"));
@@ -226,6 +240,14 @@ async fn finish((commit, subs): InFlight, out: &Outputs) -> Result<(), SubmitErr
         return Err(err);
     }
     out.status.send_replace(Arc::new(staged.status().clone()));
+    if let Some(due) = staged.take_snapshot() {
+        if snapshotting.as_ref().is_some_and(|s| !s.is_finished()) {
+            tracing::debug!("the previous snapshot is still being saved; skipping this one");
+        } else {
+            let store = store.clone();
+            *snapshotting = Some(tokio::spawn(async move { due.save(&store).await }));
+        }
+    }
     let (applied, released) = staged.into_parts();
     for action in released {
         // No receiver is fine: nobody is listening yet.

@@ -364,13 +364,9 @@ impl Store {
         on_pool!(self, pool => ops::journal_after(pool, after, limit).await)
     }
 
-    /// Stores the core state as of journal entry `journal_id` (replacing one stored for the same
-    /// id) and prunes all but the newest [`SNAPSHOTS_KEPT`].
-    pub async fn save_snapshot(
-        &self,
-        journal_id: i64,
-        state: &serde_json::Value,
-    ) -> Result<(), StoreError> {
+    /// Stores the core state as of journal entry `journal_id`, as JSON text (replacing one stored
+    /// for the same id) and prunes all but the newest [`SNAPSHOTS_KEPT`].
+    pub async fn save_snapshot(&self, journal_id: i64, state: String) -> Result<(), StoreError> {
         on_writer!(self, pool => ops::save_snapshot(pool, journal_id, state).await)
     }
 

@@ -357,13 +357,13 @@ fn bad_journal_value(column: &str, value: &Val) -> StoreError {
 pub(crate) async fn save_snapshot<D: Dialect>(
     pool: &Pool<D>,
     journal_id: i64,
-    state: &serde_json::Value,
+    state: String,
 ) -> Result<(), StoreError> {
     let failed = query::<D>("save a snapshot");
     let mut tx = pool.begin().await.map_err(failed)?;
     let row = vec![
         Val::Int(Some(journal_id)),
-        Val::JsonText(Some(state.to_string())),
+        Val::JsonText(Some(state)),
         Val::Time(Some(super::journal_time(Utc::now()))),
     ];
     let insert = insert_rows::<D>(
