@@ -10,8 +10,9 @@
 //! - *throughput*: every broadcast queued as fast as the writer takes them (group commit);
 //! - *latency*: broadcasts offered at steady rates, each timed from hand-over to the writer's
 //!   answer after its commit (in a flood it would only measure the queue);
-//! - *commit cost by batch size*: one batch staged and committed at a time, nothing else
-//!   running: what a group commit of n inputs costs, which is what bounds the latency;
+//! - *commit cost by batch size*: one batch staged (the core) and committed (encoded and
+//!   written) at a time, nothing else running: what a group commit of n inputs costs, which is
+//!   what bounds the latency;
 //! - *the disk alone*: appends fsynced one after another, no SQLite: the floor every durable
 //!   commit stands on, and its stalls, which no journal design can hide from a p99.
 
@@ -359,7 +360,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if !costs.is_empty() {
         println!();
-        println!("| batch size | stage (core + encode) | commit | per input |");
+        println!("| batch size | stage (core) | commit (encode + SQL) | per input |");
         println!("|---|---|---|---|");
         for (size, (stage, commit)) in &costs {
             println!(
