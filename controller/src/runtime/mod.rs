@@ -50,6 +50,16 @@ struct Snapshot {
     state: State,
 }
 
+impl Snapshot {
+    /// Hundreds of kilobytes of JSON: off the writer's path, this runs on a blocking thread.
+    fn encode(&self) -> Result<String, StoreError> {
+        serde_json::to_string(self).map_err(|source| StoreError::Encode {
+            what: "a snapshot".to_owned(),
+            source,
+        })
+    }
+}
+
 /// A snapshot taken at a journal id, to save once that id is durable.
 #[derive(Debug)]
 pub struct SnapshotDue {
@@ -58,27 +68,23 @@ pub struct SnapshotDue {
 }
 
 impl SnapshotDue {
-    /// Encodes (on a blocking thread: hundreds of kilobytes of JSON) and saves it. The journal is
-    /// durable either way; a snapshot that fails only makes the next start replay longer, so
-    /// failures are logged, not returned.
+    /// Encodes it on a blocking thread and saves it. The journal is durable either way; a
+    /// snapshot that fails only makes the next start replay longer, so failures are logged,
+    /// not returned.
     pub async fn save(self, store: &Store) {
         let Self {
             journal_id,
             snapshot,
         } = self;
-        let json = tokio::task::spawn_blocking(move || serde_json::to_string(&snapshot)).await;
-        let result = match json {
+        let saved = match tokio::task::spawn_blocking(move || snapshot.encode()).await {
             Ok(Ok(json)) => store.save_snapshot(journal_id, json).await,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot encode a snapshot; skipping it");
-                return;
-            }
+            Ok(Err(e)) => Err(e),
             Err(e) => {
-                tracing::error!(error = %e, "snapshot encoding task failed");
+                tracing::error!(error = %e, journal_id, "snapshot encoding task failed");
                 return;
             }
         };
-        if let Err(e) = result {
+        if let Err(e) = saved {
             tracing::warn!(error = %e, journal_id, "cannot save a snapshot");
         }
     }
@@ -207,11 +213,8 @@ impl Journaled {
 
     /// Save the core's state now; only call it with nothing staged and uncommitted.
     pub async fn snapshot(&mut self) -> Result<(), StoreError> {
-        let snapshot = self.snapshot_of_now();
-        match serde_json::to_string(&snapshot) {
-            Ok(json) => self.store.save_snapshot(self.last_id, json).await?,
-            Err(e) => tracing::error!(error = %e, "cannot encode a snapshot; skipping it"),
-        }
+        let json = self.snapshot_of_now().encode()?;
+        self.store.save_snapshot(self.last_id, json).await?;
         self.since_snapshot = 0;
         Ok(())
     }

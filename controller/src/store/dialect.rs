@@ -187,11 +187,7 @@ dialect!(
             Val::Json(_) => ("->", "::jsonb"),
             Val::JsonText(_) => ("->>", "::json"),
         };
-        sql.push_str(&if cast.is_empty() {
-            format!("value {operator} {index}")
-        } else {
-            format!("(value {operator} {index}){cast}")
-        });
+        sql.push_str(&format!("(value {operator} {index}){cast}"));
     },
     "::json",
     Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
