@@ -2,7 +2,8 @@
 //! commits. Prints broadcasts/s, commit latency percentiles and memory.
 //!
 //! Run: `cargo bench -p takt --bench journal_throughput` (add `-- 20000` for a shorter run;
-//! name sections, e.g. `-- 50000 flood`, to run only those, for a profiler).
+//! name sections, e.g. `-- 50000 flood`, to run only those, and `rate=20000` to pace at one
+//! rate only, for a profiler).
 //!
 //! A broadcast counts as accepted only when its journal transaction has committed (WAL,
 //! `synchronous=FULL`). Figures:
@@ -142,7 +143,11 @@ async fn open(
     batch_max: usize,
 ) -> anyhow::Result<writer::Handle> {
     let store = Store::open(&format!("sqlite://{}", dir.join(name).display())).await?;
-    let (journaled, _) = Journaled::open(plant.clone(), store, 10_000).await?;
+    let every = std::env::var("TAKT_SNAP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let (journaled, _) = Journaled::open(plant.clone(), store, every).await?;
     Ok(writer::spawn(journaled, batch_max).0)
 }
 
@@ -309,7 +314,15 @@ async fn main() -> anyhow::Result<()> {
             (15_000, 60_000),
             (20_000, 80_000),
         ];
+        // `rate=N` on the command line runs only that rate (for a profiler).
+        let only: Vec<u64> = args
+            .iter()
+            .filter_map(|a| a.strip_prefix("rate=")?.parse().ok())
+            .collect();
         for (rate, n) in rates {
+            if !only.is_empty() && !only.contains(&rate) {
+                continue;
+            }
             let db = format!("paced{rate}.db");
             let run = offer(
                 open(&plant, dir.path(), &db, batch_max).await?,

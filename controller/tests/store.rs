@@ -836,12 +836,27 @@ async fn sqlite_open_creates_directories_and_runs_in_wal_mode() {
     }
 }
 
+/// In memory, commits go through sqlx's connection (the database lives in it); to a file, through
+/// the store's own SQLite writer thread. Both must leave the same journal and projections.
 #[tokio::test]
-async fn sqlite_in_memory_works_for_quick_runs() {
+async fn sqlite_in_memory_works_for_quick_runs_and_matches_a_file() {
     let store = Store::open("sqlite::memory:").await.expect("in memory");
     let entries = commit_shift(&store).await;
     assert_eq!(journal(&store).await, entries);
+    let in_memory = dump(&store).await;
     store.close().await;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = Store::open(&dir.path().join("takt.db").display().to_string())
+        .await
+        .expect("open sqlite file");
+    assert_eq!(commit_shift(&file).await, entries);
+    assert_eq!(journal(&file).await, entries);
+    assert_eq!(
+        serde_json::to_string_pretty(&dump(&file).await).expect("json"),
+        serde_json::to_string_pretty(&in_memory).expect("json"),
+    );
+    file.close().await;
 }
 
 #[tokio::test]

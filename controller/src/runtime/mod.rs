@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use takt_core::{Action, Change, ConfigIndex, Core, Input, Outcome, PlantConfig, State};
+use takt_core::{Action, ConfigIndex, Core, Input, Outcome, PlantConfig, State};
 
 use crate::status::Status;
-use crate::store::{JournalEntry, Store, StoreError, journal_time};
+use crate::store::{Batch, JournalEntry, Store, StoreError, journal_time};
 
 /// How many journal rows a rebuild reads at a time.
 const REPLAY_PAGE: i64 = 5_000;
@@ -138,50 +138,61 @@ impl Journaled {
 
     /// Apply `batch` to the core in memory and give every input its journal id. Nothing is
     /// durable yet: the caller must [`Staged::commit`] it before releasing its actions, and call
-    /// [`Journaled::recover`] if the commit fails (the core is then ahead of the disk). At most
-    /// one batch is staged ahead of the disk.
+    /// [`Journaled::recover`] if the commit fails (the core is then ahead of the disk).
     pub fn stage(&mut self, batch: Vec<(DateTime<Utc>, Input)>) -> Staged {
-        let mut entries = Vec::with_capacity(batch.len());
+        let mut staged = Staged::default();
+        self.stage_onto(&mut staged, batch);
+        self.seal(&mut staged);
+        staged
+    }
+
+    /// Apply `batch` behind what `staged` already holds, so that all of it commits as one
+    /// transaction: the writer stages inputs as they arrive while the batch before commits.
+    /// [`Journaled::seal`] it before the commit.
+    pub fn stage_onto(&mut self, staged: &mut Staged, batch: Vec<(DateTime<Utc>, Input)>) {
+        staged.applied.reserve(batch.len());
         for (at, input) in batch {
             // The core must see exactly the time the journal keeps, or a replay would differ.
             let at = journal_time(at);
             let outcome = self.core.handle(at, &input);
             self.last_id += 1;
-            entries.push(JournalEntry {
+            let entry = JournalEntry {
                 id: self.last_id,
                 at,
                 input,
                 outcome,
+            };
+            staged.rows.push_entry(&entry);
+            staged.applied.push(Applied {
+                id: entry.id,
+                outcome: entry.outcome,
             });
+            self.since_snapshot += 1;
         }
-        let changes = self.core.take_changes();
-        let actions: Vec<Action> = std::iter::from_fn(|| self.core.poll_action()).collect();
-        self.since_snapshot += entries.len() as u64;
-        // Only cloned here; it is encoded and saved off the writer's path.
-        let snapshot = if self.snapshot_every > 0 && self.since_snapshot >= self.snapshot_every {
+        for change in self.core.take_changes() {
+            staged.rows.push_change(&change);
+        }
+        staged
+            .actions
+            .extend(std::iter::from_fn(|| self.core.poll_action()));
+        // Only cloned here; it is encoded and saved off the writer's path. A snapshot already
+        // due in `staged` is superseded: this one is of a later state and becomes durable with
+        // the same commit.
+        if self.snapshot_every > 0 && self.since_snapshot >= self.snapshot_every {
             self.since_snapshot = 0;
-            Some(SnapshotDue {
+            staged.snapshot = Some(SnapshotDue {
                 journal_id: self.last_id,
                 snapshot: self.snapshot_of_now(),
-            })
-        } else {
-            None
-        };
-        let applied = entries
-            .iter()
-            .map(|e| Applied {
-                id: e.id,
-                outcome: e.outcome.clone(),
-            })
-            .collect();
-        Staged {
-            entries,
-            changes,
-            applied,
-            actions,
-            snapshot,
-            status: Status::of(&self.core, self.last_id),
+            });
         }
+        staged.status = None;
+    }
+
+    /// Nothing more will be staged onto `staged`: record the status it leaves the plant in.
+    /// Separate from staging because the status is a copy of every active alarm, and the writer
+    /// may stage onto one batch many times.
+    pub fn seal(&self, staged: &mut Staged) {
+        staged.status = Some(self.status());
     }
 
     /// After a failed commit the core has run ahead of what is durable: rebuild it from the store.
@@ -228,19 +239,16 @@ impl Journaled {
 }
 
 /// A batch applied in memory, waiting to become durable.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Staged {
-    /// The journal rows to append and the projection changes to write: encoded by the commit,
-    /// not here, so that encoding runs beside the writer staging the next batch instead of on
-    /// the writer's own thread, which the core keeps busy.
-    entries: Vec<JournalEntry>,
-    changes: Vec<Change>,
+    /// The journal rows to append and the projection rows to write, encoded as staged.
+    rows: Batch,
     applied: Vec<Applied>,
     actions: Vec<Action>,
     /// The core's state right after this batch, to save once the batch is durable.
     snapshot: Option<SnapshotDue>,
-    /// What `/status` shows once this batch is durable.
-    status: Status,
+    /// What `/status` shows once this batch is durable; set by [`Journaled::seal`].
+    status: Option<Status>,
 }
 
 impl Staged {
@@ -248,9 +256,7 @@ impl Staged {
     /// transaction: a batch commits once (after a failure the core is rebuilt from the store,
     /// not the batch retried).
     pub async fn commit(&mut self, store: &Store) -> Result<(), StoreError> {
-        let entries = std::mem::take(&mut self.entries);
-        let changes = std::mem::take(&mut self.changes);
-        store.commit(&entries, &changes).await
+        store.commit_batch(std::mem::take(&mut self.rows)).await
     }
 
     /// The snapshot due with this batch, if any: only after [`Staged::commit`]. Saving it is
@@ -264,9 +270,18 @@ impl Staged {
         (self.applied, self.actions)
     }
 
-    /// The status to publish: only after [`Staged::commit`].
-    pub fn status(&self) -> &Status {
-        &self.status
+    /// The status to publish: only after [`Staged::commit`]; `None` if it was never sealed.
+    pub fn status(&self) -> Option<&Status> {
+        self.status.as_ref()
+    }
+
+    /// How many inputs it holds.
+    pub fn len(&self) -> usize {
+        self.applied.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.applied.is_empty()
     }
 }
 

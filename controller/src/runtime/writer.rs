@@ -1,13 +1,15 @@
 //! The journal writer: the one task that owns the core, with group commit.
 //!
-//! Inputs queue on a bounded channel. The writer takes everything waiting (up to `batch_max`),
-//! stamps it with the clock, stages it in the core and commits it as one transaction, then
-//! releases the actions and answers each submitter. A source that must not acknowledge an input
-//! before it is durable (a PLC handshake) awaits that answer.
+//! Inputs queue on a bounded channel. The writer stamps each with the clock and stages it in the
+//! core as soon as it arrives; everything staged commits as one transaction (up to `batch_max`
+//! inputs), then the actions are released and each submitter answered. A source that must not
+//! acknowledge an input before it is durable (a PLC handshake) awaits that answer.
 //!
-//! Pipelined: while one batch commits (on the database's thread), the next one is staged in the
-//! core. Commits stay strictly in order and each batch's actions wait for its own commit; if a
-//! commit fails, the batch staged behind it fails too and the core is rebuilt from the store.
+//! Pipelined: while one batch commits (on the database's thread), the inputs arriving meanwhile
+//! are staged behind it, and they commit the moment it is done. So an input waits at most for
+//! the rest of one commit and then its own. Commits stay strictly in order and each batch's
+//! actions wait for its own commit; if a commit fails, what was staged behind it fails too and
+//! the core is rebuilt from the store.
 
 use std::time::Duration;
 
@@ -132,81 +134,85 @@ struct Outputs {
 async fn run(
     mut journaled: Journaled,
     mut rx: mpsc::Receiver<Submission>,
-    actions: Outputs,
+    out: Outputs,
     batch_max: usize,
 ) -> Journaled {
     let mut in_flight: Option<InFlight> = None;
+    // Inputs staged behind the commit in flight, with their submitters: the next commit.
+    let mut next: Option<(Staged, Vec<Reply>)> = None;
     // A snapshot being encoded and saved beside the commits; at most one at a time.
     let mut snapshotting: Option<JoinHandle<()>> = None;
+    let mut arrived: Vec<Submission> = Vec::with_capacity(batch_max);
+    let mut taking = true;
     loop {
-        let mut batch: Vec<Submission> = Vec::with_capacity(batch_max);
-        let mut timer_fired = false;
-        if in_flight.is_some() {
-            // Take only what is already waiting: the batch in flight must not wait for input.
-            while batch.len() < batch_max {
-                match rx.try_recv() {
-                    Ok(sub) => batch.push(sub),
-                    Err(_) => break,
-                }
-            }
-        } else {
-            let wake = journaled.core().poll_timeout().map(|t| {
-                let wait = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-                tokio::time::Instant::now() + wait
-            });
-            let tick = async {
-                match wake {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                got = rx.recv_many(&mut batch, batch_max) => {
-                    if got == 0 {
-                        break;
-                    }
-                }
-                () = tick => timer_fired = true,
-            }
-        }
-        let now = Utc::now();
-        let (mut inputs, batch): (Vec<_>, Vec<Reply>) =
-            batch.into_iter().map(|s| ((now, s.input), s.reply)).unzip();
-        if timer_fired {
-            inputs.push((now, Input::Tick));
-        }
-        let staged = (!inputs.is_empty()).then(|| journaled.stage(inputs));
-        if let Some(previous) = in_flight.take()
-            && let Err(e) = finish(previous, &actions, &mut snapshotting, journaled.store()).await
+        if in_flight.is_none()
+            && let Some((mut staged, replies)) = next.take()
         {
-            // The batch just staged sits on top of one that never became durable.
-            fail(batch, &e);
-            tracing::error!(error = %e, "journal commit failed; rebuilding the core from the store");
-            if let Err(e) = journaled.recover().await {
-                tracing::error!(error = %e, "cannot rebuild the core; the writer stops");
-                break;
-            }
-            continue;
-        }
-        if let Some(mut staged) = staged {
+            journaled.seal(&mut staged);
             let store = journaled.store().clone();
             let commit = tokio::spawn(async move {
                 let result = staged.commit(&store).await;
                 (staged, result)
             });
-            in_flight = Some((commit, batch));
+            in_flight = Some((commit, replies));
             // Let the commit start now: a task spawned from a worker waits in that worker's
             // LIFO slot, which no other worker may steal, so without this yield it would sit
-            // there while we stage the next batch and nothing would overlap.
+            // there while we stage the next inputs and nothing would overlap.
             tokio::task::yield_now().await;
         }
-    }
-    if let Some(last) = in_flight.take()
-        && let Err(e) = finish(last, &actions, &mut snapshotting, journaled.store()).await
-    {
-        tracing::error!(error = %e, "the last journal commit failed");
-        if let Err(e) = journaled.recover().await {
-            tracing::error!(error = %e, "cannot rebuild the core");
+        if !taking && in_flight.is_none() {
+            break;
+        }
+        let room = batch_max.saturating_sub(next.as_ref().map_or(0, |(s, _)| s.len()));
+        let wake = journaled.core().poll_timeout().map(|t| {
+            let wait = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            tokio::time::Instant::now() + wait
+        });
+        let tick = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let committed = async {
+            match in_flight.as_mut() {
+                Some((commit, _)) => commit.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            // A finished commit first: the next one can start the moment it is announced.
+            biased;
+            done = committed => {
+                let (_, replies) = in_flight.take().expect("a commit was in flight");
+                if let Err(e) = finish(done, replies, &out, &mut snapshotting, journaled.store()) {
+                    // What is staged sits on top of a batch that never became durable.
+                    if let Some((_, replies)) = next.take() {
+                        fail(replies, &e);
+                    }
+                    tracing::error!(error = %e, "journal commit failed; rebuilding the core from the store");
+                    if let Err(e) = journaled.recover().await {
+                        tracing::error!(error = %e, "cannot rebuild the core; the writer stops");
+                        break;
+                    }
+                }
+            }
+            // Stage what arrives at once, whether or not a commit is in flight: the core's
+            // work then overlaps the commit, and the next commit takes everything that came
+            // while this one ran (group commit without waiting for a batch to fill).
+            got = rx.recv_many(&mut arrived, room), if taking && room > 0 => {
+                if got == 0 {
+                    taking = false;
+                } else {
+                    let now = Utc::now();
+                    let (inputs, replies): (Vec<_>, Vec<Reply>) =
+                        arrived.drain(..).map(|s| ((now, s.input), s.reply)).unzip();
+                    stage(&mut journaled, &mut next, inputs, replies);
+                }
+            }
+            () = tick, if taking => {
+                stage(&mut journaled, &mut next, vec![(Utc::now(), Input::Tick)], Vec::new());
+            }
         }
     }
     // The store may be closed once we return.
@@ -218,15 +224,28 @@ async fn run(
     journaled
 }
 
-/// Wait for a batch's commit; then release its actions, answer its submitters and start saving
-/// its snapshot, if one is due and none is being saved.
-async fn finish(
-    (commit, subs): InFlight,
+/// Stage `inputs` onto the next commit, starting one if there is none.
+fn stage(
+    journaled: &mut Journaled,
+    next: &mut Option<(Staged, Vec<Reply>)>,
+    inputs: Vec<(chrono::DateTime<Utc>, Input)>,
+    replies: Vec<Reply>,
+) {
+    let (staged, waiting) = next.get_or_insert_with(Default::default);
+    journaled.stage_onto(staged, inputs);
+    waiting.extend(replies);
+}
+
+/// Announce a finished commit: release its actions, answer its submitters and start saving its
+/// snapshot, if one is due and none is being saved.
+fn finish(
+    done: Result<(Staged, Result<(), StoreError>), tokio::task::JoinError>,
+    subs: Vec<Reply>,
     out: &Outputs,
     snapshotting: &mut Option<JoinHandle<()>>,
     store: &Store,
 ) -> Result<(), SubmitError> {
-    let (mut staged, result) = match commit.await {
+    let (mut staged, result) = match done {
         Ok(done) => done,
         Err(e) => {
             let err = SubmitError::Journal(format!("commit task failed: {e}"));
@@ -239,7 +258,9 @@ async fn finish(
         fail(subs, &err);
         return Err(err);
     }
-    out.status.send_replace(Arc::new(staged.status().clone()));
+    if let Some(status) = staged.status() {
+        out.status.send_replace(Arc::new(status.clone()));
+    }
     if let Some(due) = staged.take_snapshot() {
         if snapshotting.as_ref().is_some_and(|s| !s.is_finished()) {
             tracing::debug!("the previous snapshot is still being saved; skipping this one");

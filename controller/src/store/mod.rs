@@ -9,9 +9,11 @@
 //! (SQLite runs with `synchronous=FULL`). Readers page the journal by id
 //! ([`Store::journal_after`]), which is why ids must only ever grow.
 
+mod batch;
 mod dialect;
 mod ops;
 mod rows;
+mod sqlite_writer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,7 +28,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use takt_core::{Change, Input, Outcome};
 
+pub use batch::Batch;
 pub use ops::SNAPSHOTS_KEPT;
+use sqlite_writer::SqliteWriter;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -71,7 +75,7 @@ pub enum StoreError {
         backend: &'static str,
         target: String,
         #[source]
-        source: sqlx::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("cannot migrate the {backend} store schema")]
     Migrate {
@@ -86,7 +90,7 @@ pub enum StoreError {
         last: Option<i64>,
         changes: usize,
         #[source]
-        source: sqlx::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error(
         "journal entry {id} does not follow journal entry {previous}: journal ids must be strictly increasing"
@@ -186,6 +190,9 @@ enum Backend {
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
+        /// A database file's commits (see `sqlite_writer`); `None` in memory, where the
+        /// database lives in `write`'s one connection and commits go through it.
+        commits: Option<Arc<SqliteWriter>>,
     },
     Postgres(PgPool),
 }
@@ -224,10 +231,10 @@ impl Store {
     }
 
     async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
-        let failed = |source| StoreError::Open {
+        let failed = |source: sqlx::Error| StoreError::Open {
             backend: "sqlite",
             target: url.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let options = if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url).map_err(failed)?
@@ -289,20 +296,32 @@ impl Store {
         let read = if in_memory {
             write.clone()
         } else {
-            pool(4).connect_with(options).await.map_err(failed)?
+            pool(4)
+                .connect_with(options.clone())
+                .await
+                .map_err(failed)?
         };
         let checkpointer = (!in_memory).then(|| Arc::new(spawn_checkpointer(read.clone())));
+        let commits = if in_memory {
+            None
+        } else {
+            Some(Arc::new(SqliteWriter::open(options.get_filename())?))
+        };
         Ok(Store {
-            pool: Backend::Sqlite { read, write },
+            pool: Backend::Sqlite {
+                read,
+                write,
+                commits,
+            },
             _checkpointer: checkpointer,
         })
     }
 
     async fn open_postgres(url: &str) -> Result<Store, StoreError> {
-        let failed = |source| StoreError::Open {
+        let failed = |source: sqlx::Error| StoreError::Open {
             backend: "postgres",
             target: redact(url),
-            source,
+            source: Box::new(source),
         };
         let options = PgConnectOptions::from_str(url).map_err(failed)?;
         let pool = PgPoolOptions::new()
@@ -333,6 +352,13 @@ impl Store {
 
     /// Closes every connection; later calls fail. Waits for connections in use to come back.
     pub async fn close(&self) {
+        if let Backend::Sqlite {
+            commits: Some(commits),
+            ..
+        } = &self.pool
+        {
+            commits.close().await;
+        }
         on_pool!(self, pool => pool.close().await);
         on_writer!(self, pool => pool.close().await);
     }
@@ -345,8 +371,21 @@ impl Store {
         entries: &[JournalEntry],
         changes: &[Change],
     ) -> Result<(), StoreError> {
-        let batch = ops::prepare(entries, changes)?;
-        on_writer!(self, pool => ops::commit(pool, batch).await)
+        let mut batch = Batch::default();
+        entries.iter().for_each(|e| batch.push_entry(e));
+        changes.iter().for_each(|c| batch.push_change(c));
+        self.commit_batch(batch).await
+    }
+
+    /// [`Store::commit`] of a batch encoded as it was staged (see [`Batch`]).
+    pub async fn commit_batch(&self, batch: Batch) -> Result<(), StoreError> {
+        match &self.pool {
+            Backend::Sqlite {
+                commits: Some(commits),
+                ..
+            } => commits.commit(batch).await,
+            _ => on_writer!(self, pool => ops::commit(pool, batch).await),
+        }
     }
 
     /// The highest journal id, 0 when the journal is empty.

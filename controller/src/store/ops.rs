@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use sqlx::{Pool, QueryBuilder};
-use takt_core::{Change, Input, Outcome};
+use takt_core::{Input, Outcome};
 
+use super::batch::Batch;
 use super::dialect::Dialect;
-use super::rows::{self, Kind, Table, Val};
+use super::rows::{self, Kind, TABLES, Table, Val};
 use super::{JournalEntry, StoreError};
 
 /// How many snapshots `save_snapshot` keeps: the latest, plus a couple in case the latest one
@@ -24,28 +25,6 @@ fn query<D: Dialect>(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError +
         what,
         source,
     }
-}
-
-fn journal_row(entry: &JournalEntry) -> Result<Vec<Val>, StoreError> {
-    let payload = serde_json::to_string(&entry.input).map_err(|source| StoreError::Encode {
-        what: format!("journal entry {}", entry.id),
-        source,
-    })?;
-    // The reason is a message for people and is stored as TEXT, so it gets the same U+0000
-    // treatment as projection text; the input itself is kept exactly.
-    let (outcome, reason) = match &entry.outcome {
-        Outcome::Applied => ("applied", None),
-        Outcome::Ignored(reason) => ("ignored", Some(rows::scrub(reason.clone()))),
-        Outcome::Rejected(reason) => ("rejected", Some(rows::scrub(reason.clone()))),
-    };
-    Ok(vec![
-        Val::Int(Some(entry.id)),
-        Val::Time(Some(entry.at)),
-        Val::Text(Some(entry.input.kind().to_owned())),
-        Val::JsonText(Some(payload)),
-        Val::Text(Some(outcome.to_owned())),
-        Val::Text(reason),
-    ])
 }
 
 /// One statement of a commit: its text and its values in placeholder order.
@@ -128,78 +107,26 @@ fn arguments<D: Dialect>(
     Ok(args)
 }
 
-/// A batch checked and encoded into rows, ready to commit: everything that can be done before
-/// the transaction opens.
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    first: Option<i64>,
-    last: Option<i64>,
-    entries: usize,
-    changes: usize,
-    journal: Vec<Vec<Val>>,
-    plan: rows::Plan,
-}
-
-/// Check and encode: journal ids strictly increasing, times at the journal's resolution, every
-/// row encoded. A bad batch is refused here and costs the database nothing.
-pub(crate) fn prepare(
-    entries: &[JournalEntry],
-    changes: &[Change],
-) -> Result<Prepared, StoreError> {
-    for pair in entries.windows(2) {
-        if pair[1].id <= pair[0].id {
-            return Err(StoreError::JournalOrder {
-                id: pair[1].id,
-                previous: pair[0].id,
-            });
-        }
+pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Batch) -> Result<(), StoreError> {
+    if let Some(e) = batch.error {
+        return Err(e);
     }
-    if let Some(entry) = entries.iter().find(|e| super::journal_time(e.at) != e.at) {
-        return Err(StoreError::TimePrecision {
-            id: entry.id,
-            at: entry.at,
-        });
-    }
-    let journal = entries
-        .iter()
-        .map(journal_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let plan = rows::plan(changes)?;
-    Ok(Prepared {
-        first: entries.first().map(|e| e.id),
-        last: entries.last().map(|e| e.id),
-        entries: entries.len(),
-        changes: changes.len(),
-        journal,
-        plan,
-    })
-}
-
-pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Prepared) -> Result<(), StoreError> {
-    let Prepared {
-        first,
-        last,
-        entries,
-        changes,
-        journal,
-        plan,
-    } = batch;
-    if journal.is_empty() && plan.is_empty() {
+    if batch.is_empty() {
         return Ok(());
     }
-
-    let failed = |source| StoreError::Commit {
+    let (first, last, entries, changes) = (batch.first, batch.last, batch.entries(), batch.changes);
+    let failed = |source: sqlx::Error| StoreError::Commit {
         backend: D::BACKEND,
         first,
         last,
         changes,
-        source,
+        source: Box::new(source),
     };
     // The order inside the transaction does not matter for atomicity. Projections go first so
     // that the commonest refusal (a journal id already taken) comes after other writes, which is
     // what the rollback tests rely on to prove those writes are undone.
-    let mut statements = Vec::with_capacity(plan.len() + 2);
-    for (table, rows) in &plan {
+    let mut statements = Vec::with_capacity(TABLES.len() + 2);
+    for (table, rows) in batch.projections() {
         statements.push(insert_rows::<D>(
             &table.insert_head(),
             &table.upsert_tail(),
@@ -210,7 +137,7 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Prepared) -> Resul
         statements.push(insert_rows::<D>(
             "INSERT INTO journal (id, at, kind, payload, outcome, reason) ",
             "",
-            &journal,
+            &batch.journal,
         )?);
         // Readers page by id, so an entry below an id they may already have read would never
         // reach them: every row at or above our first id must be one of ours.
@@ -219,7 +146,7 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Prepared) -> Resul
             values: vec![Val::Int(Some(first))],
         });
     }
-    drop((plan, journal));
+    drop(batch);
     let mut tx = pool.begin().await.map_err(failed)?;
     let rows = run::<D>(&mut tx, statements).await.map_err(failed)?;
     if let Some(first) = first {

@@ -3,8 +3,6 @@
 //! Both dialects read and write through these lists, so the SQL that touches projections is
 //! generated once; the migrations under `controller/migrations/` must declare the same columns.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -49,9 +47,7 @@ impl Serialize for Val {
             Val::Real(v) => v.serialize(s),
             Val::Bool(v) => v.serialize(s),
             Val::Text(v) | Val::JsonText(v) => v.serialize(s),
-            Val::Time(v) => v
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
-                .serialize(s),
+            Val::Time(v) => v.map(time_text).serialize(s),
             Val::Json(v) => v.serialize(s),
         }
     }
@@ -92,6 +88,12 @@ enum SortKey<'a> {
     Int(Option<i64>),
     Text(Option<&'a str>),
     Other,
+}
+
+/// A time as the store writes it: RFC 3339 with an offset (`+00:00`), the form sqlx's SQLite
+/// encoding writes and PostgreSQL's `timestamptz` parses.
+pub(crate) fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
 
 /// RFC 3339 in UTC with `Z`, fractional seconds only when there are any.
@@ -148,7 +150,7 @@ impl Table {
 
 use Kind::{Bool, Int, Json as J, Real, Text, Time};
 
-pub(crate) const VEHICLES: Table = Table {
+pub(crate) static VEHICLES: Table = Table {
     name: "vehicles",
     columns: &[
         ("id", Int),
@@ -168,7 +170,7 @@ pub(crate) const VEHICLES: Table = Table {
     key: 1,
 };
 
-pub(crate) const CALLS: Table = Table {
+pub(crate) static CALLS: Table = Table {
     name: "calls",
     columns: &[
         ("id", Int),
@@ -190,7 +192,7 @@ pub(crate) const CALLS: Table = Table {
     key: 1,
 };
 
-pub(crate) const RACKS: Table = Table {
+pub(crate) static RACKS: Table = Table {
     name: "racks",
     columns: &[
         ("id", Text),
@@ -206,7 +208,7 @@ pub(crate) const RACKS: Table = Table {
     key: 1,
 };
 
-pub(crate) const TASKS: Table = Table {
+pub(crate) static TASKS: Table = Table {
     name: "tasks",
     columns: &[
         ("id", Int),
@@ -223,7 +225,7 @@ pub(crate) const TASKS: Table = Table {
     key: 1,
 };
 
-pub(crate) const ALARMS: Table = Table {
+pub(crate) static ALARMS: Table = Table {
     name: "alarms",
     columns: &[
         ("id", Text),
@@ -240,7 +242,7 @@ pub(crate) const ALARMS: Table = Table {
     key: 1,
 };
 
-pub(crate) const LINES: Table = Table {
+pub(crate) static LINES: Table = Table {
     name: "lines",
     columns: &[
         ("line", Text),
@@ -253,7 +255,7 @@ pub(crate) const LINES: Table = Table {
     key: 1,
 };
 
-pub(crate) const COVERAGE: Table = Table {
+pub(crate) static COVERAGE: Table = Table {
     name: "coverage",
     columns: &[
         ("line", Text),
@@ -264,8 +266,11 @@ pub(crate) const COVERAGE: Table = Table {
     key: 2,
 };
 
-/// Every projection table, in the order commits write them and dumps list them.
-pub(crate) const TABLES: [&Table; 7] = [
+pub(crate) const TABLE_COUNT: usize = 7;
+
+/// Every projection table, in the order commits write them and dumps list them. Statics, not
+/// constants, so that a table has one address to be recognised by.
+pub(crate) static TABLES: [&Table; TABLE_COUNT] = [
     &VEHICLES, &CALLS, &RACKS, &TASKS, &ALARMS, &LINES, &COVERAGE,
 ];
 
@@ -459,47 +464,6 @@ pub(crate) fn row(change: &Change) -> Result<(&'static Table, Vec<Val>), StoreEr
     })
 }
 
-/// Rows to upsert per table.
-pub(crate) type Plan = Vec<(&'static Table, Vec<Vec<Val>>)>;
-
-/// Rows to upsert, grouped by table in [`TABLES`] order, one per entity: the last change to an
-/// entity wins (PostgreSQL refuses an `INSERT … ON CONFLICT` that touches one row twice).
-pub(crate) fn plan(changes: &[Change]) -> Result<Plan, StoreError> {
-    let mut rows = Vec::with_capacity(changes.len());
-    for change in changes {
-        let (table, values) = row(change)?;
-        let index = TABLES
-            .iter()
-            .position(|t| std::ptr::eq(*t, table))
-            .expect("row() only returns tables listed in TABLES");
-        rows.push((index, values));
-    }
-    let keep = {
-        // (table, key) → position of the entity's latest row.
-        let mut latest: HashMap<(usize, Vec<SortKey<'_>>), usize> = HashMap::new();
-        for (at, (index, values)) in rows.iter().enumerate() {
-            let key = values[..TABLES[*index].key]
-                .iter()
-                .map(Val::sort_key)
-                .collect();
-            latest.insert((*index, key), at);
-        }
-        let mut keep = vec![false; rows.len()];
-        for at in latest.into_values() {
-            keep[at] = true;
-        }
-        keep
-    };
-    let mut grouped: Plan = TABLES.iter().map(|t| (*t, Vec::new())).collect();
-    for ((index, values), keep) in rows.into_iter().zip(keep) {
-        if keep {
-            grouped[index].1.push(values);
-        }
-    }
-    grouped.retain(|(_, rows)| !rows.is_empty());
-    Ok(grouped)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,37 +478,6 @@ mod tests {
         assert_eq!(
             LINES.insert_head(),
             "INSERT INTO lines (line, running, reason, since, stopped_ms_total, takt_ms) "
-        );
-    }
-
-    #[test]
-    fn plan_keeps_the_last_change_per_entity_in_table_order() {
-        let cov = |family: &str, vehicles| {
-            Change::Coverage(takt_core::model::Coverage {
-                family: family.to_owned(),
-                line: "L1".to_owned(),
-                vehicles,
-                minutes: f64::NAN,
-            })
-        };
-        let line = Change::Line(takt_core::model::LineStatus {
-            line: "L1".to_owned(),
-            running: true,
-            reason: None,
-            since: None,
-            stopped_ms_total: 0,
-            takt_ms: 60_000,
-        });
-        let plan = plan(&[cov("seats", 1), line, cov("wheels", 2), cov("seats", 3)])
-            .expect("plain values encode");
-        let tables: Vec<_> = plan.iter().map(|(t, rows)| (t.name, rows.len())).collect();
-        assert_eq!(tables, [("lines", 1), ("coverage", 2)]);
-        assert_eq!(
-            plan[1].1,
-            [
-                vec![text("L1"), text("wheels"), small(2), Val::Real(None)],
-                vec![text("L1"), text("seats"), small(3), Val::Real(None)],
-            ]
         );
     }
 }

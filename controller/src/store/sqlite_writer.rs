@@ -1,0 +1,223 @@
+//! SQLite's commit path for a database file: one thread owning one connection, with each
+//! table's upsert prepared once, so a commit is one hand-over to that thread and then a bind and
+//! a step per row.
+//!
+//! Everything else in the store runs on sqlx, which takes every statement to its connection's
+//! thread and back (100–170 µs on the bench VM). A commit could only afford a few statements
+//! that way, so its rows travelled packed in one JSON value per table that SQLite unpacked
+//! column by column: on the journal benchmark that unpacking was 60 % of SQLite's time, and
+//! SQLite's thread is the one every commit waits for. Readers, migrations, snapshots, in-memory
+//! databases and PostgreSQL stay on sqlx. rusqlite links the same `libsqlite3-sys` as sqlx, so
+//! the process holds one SQLite and the two connections lock the file against each other as
+//! any two connections do.
+
+use std::path::Path;
+use std::sync::{Mutex, mpsc};
+
+use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::batch::Batch;
+use super::rows::{TABLE_COUNT, TABLES, Val, time_text};
+use super::{SQLITE_BUSY_TIMEOUT, StoreError};
+
+const JOURNAL_INSERT: &str = "INSERT INTO journal (id, at, kind, payload, outcome, reason) \
+                              VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/// The commit's order check, as in `ops::commit`: every journal row at or above the batch's
+/// first id must be one of the batch's.
+const JOURNAL_CHECK: &str = "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM journal WHERE id >= ?1";
+
+/// The writer thread's door. Dropping it (or [`SqliteWriter::close`]) ends the thread once the
+/// commits already handed over are done.
+#[derive(Debug)]
+pub(crate) struct SqliteWriter {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Resolves when the thread has closed its connection.
+    closed: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+struct Job {
+    batch: Batch,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl SqliteWriter {
+    /// Opens a connection to the (already migrated) database file and starts its thread.
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let failed = |source| StoreError::Open {
+            backend: "sqlite",
+            target: path.display().to_string(),
+            source: Box::new(source),
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        conn.busy_timeout(SQLITE_BUSY_TIMEOUT).map_err(failed)?;
+        // The same settings as the sqlx connections (`Store::open_sqlite`), which matter here
+        // most: `synchronous` and `wal_autocheckpoint` are per connection.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+             PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; \
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(failed)?;
+        let upserts: [String; TABLE_COUNT] = std::array::from_fn(|i| {
+            let table = TABLES[i];
+            let params: Vec<String> = (1..=table.columns.len()).map(|n| format!("?{n}")).collect();
+            format!(
+                "{}VALUES ({}){}",
+                table.insert_head(),
+                params.join(", "),
+                table.upsert_tail()
+            )
+        });
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (closing, closed) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("takt-sqlite-writer".to_owned())
+            .spawn(move || {
+                let mut conn = conn;
+                for Job { batch, done } in queue {
+                    let _ = done.send(commit(&mut conn, &upserts, batch));
+                }
+                drop(conn);
+                let _ = closing.send(());
+            })
+            .map_err(|source| StoreError::Open {
+                backend: "sqlite",
+                target: path.display().to_string(),
+                source: Box::new(source),
+            })?;
+        Ok(Self {
+            jobs: Mutex::new(Some(jobs)),
+            closed: Mutex::new(Some(closed)),
+        })
+    }
+
+    pub(crate) async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let (first, last, changes) = (batch.first, batch.last, batch.changes);
+        let gone = || StoreError::Commit {
+            backend: "sqlite",
+            first,
+            last,
+            changes,
+            source: "the store is closed".into(),
+        };
+        let (done, result) = oneshot::channel();
+        let sent = match &*self
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            Some(jobs) => jobs.send(Job { batch, done }).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(gone());
+        }
+        result.await.unwrap_or_else(|_| Err(gone()))
+    }
+
+    /// Lets the commits already handed over finish, then closes the connection.
+    pub(crate) async fn close(&self) {
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+        let closed = self
+            .closed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(closed) = closed {
+            let _ = closed.await;
+        }
+    }
+}
+
+fn commit(
+    conn: &mut Connection,
+    upserts: &[String; TABLE_COUNT],
+    batch: Batch,
+) -> Result<(), StoreError> {
+    let (first, last, changes) = (batch.first, batch.last, batch.changes);
+    let failed = |source: rusqlite::Error| StoreError::Commit {
+        backend: "sqlite",
+        first,
+        last,
+        changes,
+        source: Box::new(source),
+    };
+    if let Some(e) = batch.error {
+        return Err(e);
+    }
+    if batch.is_empty() {
+        return Ok(());
+    }
+    // IMMEDIATE: take the write lock now, so a snapshot being saved on sqlx's connection makes
+    // this wait (busy timeout) instead of failing half-way.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    for (table, rows) in batch.projections() {
+        let index = TABLES
+            .iter()
+            .position(|t| std::ptr::eq(*t, table))
+            .expect("projections() yields tables of TABLES");
+        let mut upsert = tx.prepare_cached(&upserts[index]).map_err(failed)?;
+        for row in rows {
+            upsert
+                .execute(rusqlite::params_from_iter(row))
+                .map_err(failed)?;
+        }
+    }
+    if let Some(first) = first {
+        let mut insert = tx.prepare_cached(JOURNAL_INSERT).map_err(failed)?;
+        for row in &batch.journal {
+            insert
+                .execute(rusqlite::params_from_iter(row))
+                .map_err(failed)?;
+        }
+        let (count, max): (i64, i64) = tx
+            .prepare_cached(JOURNAL_CHECK)
+            .and_then(|mut check| check.query_row([first], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(failed)?;
+        if usize::try_from(count).ok() != Some(batch.journal.len()) {
+            // Dropping `tx` rolls the whole batch back.
+            return Err(StoreError::JournalOrder {
+                id: first,
+                previous: max,
+            });
+        }
+    }
+    tx.commit().map_err(failed)
+}
+
+/// Values bound as sqlx binds them, so rows read back the same whichever path wrote them:
+/// times as RFC 3339 text with an offset, booleans as integers, JSON as its text.
+impl ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Val::Int(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Val::Real(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
+            Val::Bool(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*v))),
+            Val::Text(Some(v)) | Val::JsonText(Some(v)) => {
+                ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes()))
+            }
+            Val::Time(Some(t)) => ToSqlOutput::Owned(Value::Text(time_text(*t))),
+            Val::Json(Some(v)) => ToSqlOutput::Owned(Value::Text(v.to_string())),
+            Val::Int(None)
+            | Val::Real(None)
+            | Val::Bool(None)
+            | Val::Text(None)
+            | Val::JsonText(None)
+            | Val::Time(None)
+            | Val::Json(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
