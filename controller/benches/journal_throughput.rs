@@ -2,8 +2,8 @@
 //! commits. Prints broadcasts/s, commit latency percentiles and memory.
 //!
 //! Run: `cargo bench -p takt --bench journal_throughput` (add `-- 20000` for a shorter run;
-//! name sections, e.g. `-- 50000 flood`, to run only those, and `rate=20000` to pace at one
-//! rate only, for a profiler).
+//! name sections, e.g. `-- 50000 flood`, to run only those; `rate=20000` paces at that rate
+//! only and `secs=30` paces each rate for 30 s).
 //!
 //! A broadcast counts as accepted only when its journal transaction has committed (WAL,
 //! `synchronous=FULL`). Figures:
@@ -140,14 +140,10 @@ async fn open(
     plant: &Arc<ConfigIndex>,
     dir: &Path,
     name: &str,
-    batch_max: usize,
+    (batch_max, snapshot_every): (usize, u64),
 ) -> anyhow::Result<writer::Handle> {
     let store = Store::open(&format!("sqlite://{}", dir.join(name).display())).await?;
-    let every = std::env::var("TAKT_SNAP")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let (journaled, _) = Journaled::open(plant.clone(), store, every).await?;
+    let (journaled, _) = Journaled::open(plant.clone(), store, snapshot_every).await?;
     Ok(writer::spawn(journaled, batch_max).0)
 }
 
@@ -258,11 +254,14 @@ async fn main() -> anyhow::Result<()> {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml");
     let cfg = takt::config::load(&example).map_err(|e| anyhow::anyhow!("{e}"))?;
     let batch_max = cfg.controller.batch_max;
+    // The writer as `takt run` sets it up from the example configuration.
+    let writer = (batch_max, cfg.controller.snapshot_every);
     let plant = Arc::new(cfg.plant);
     let dir = tempfile::tempdir()?;
 
     println!(
-        "## journal_throughput: {total} broadcasts, SQLite WAL, synchronous=FULL, group commit ≤ {batch_max}"
+        "## journal_throughput: {total} broadcasts, SQLite WAL, synchronous=FULL, group commit ≤ {batch_max}, snapshot every {} inputs",
+        writer.1
     );
     println!();
     println!("| figure | value |");
@@ -277,7 +276,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("flood") {
         let flood = offer(
-            open(&plant, dir.path(), "flood.db", batch_max).await?,
+            open(&plant, dir.path(), "flood.db", writer).await?,
             broadcasts(&plant, total),
             total,
             None,
@@ -319,13 +318,18 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .filter_map(|a| a.strip_prefix("rate=")?.parse().ok())
             .collect();
+        // `secs=N` paces every rate for N seconds instead (a longer window for the tail).
+        let secs: Option<u64> = args
+            .iter()
+            .find_map(|a| a.strip_prefix("secs=")?.parse().ok());
         for (rate, n) in rates {
             if !only.is_empty() && !only.contains(&rate) {
                 continue;
             }
+            let n = secs.map_or(n, |s| rate * s);
             let db = format!("paced{rate}.db");
             let run = offer(
-                open(&plant, dir.path(), &db, batch_max).await?,
+                open(&plant, dir.path(), &db, writer).await?,
                 broadcasts(&plant, n),
                 n,
                 Some(rate),

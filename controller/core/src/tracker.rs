@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::record::Record;
+use crate::record::{PayloadDigest, Record};
 use crate::seq::SeqNo;
 
 /// What a position turned out to hold, released strictly in position order.
@@ -43,11 +43,7 @@ pub enum Offered {
     /// Same number, same payload as what we have: nothing to do.
     Duplicate,
     /// Same number as a settled position, different payload.
-    Correction {
-        pos: u64,
-        previous: Record,
-        record: Record,
-    },
+    Correction { pos: u64, record: Record },
     /// A number whose position was already settled as unknown.
     Late,
     /// More than the window but less than half the counter ahead: the source jumped.
@@ -65,8 +61,9 @@ pub struct Tracker {
     gap_since: Option<DateTime<Utc>>,
     /// How many settled positions are remembered to tell repeats from new records.
     history: u32,
-    /// The last `history` settled positions, oldest first: `None` where unknown.
-    recent: VecDeque<(u64, Option<Record>)>,
+    /// The last `history` settled positions, oldest first, with their payload's digest:
+    /// `None` where unknown.
+    recent: VecDeque<(u64, Option<PayloadDigest>)>,
 }
 
 /// Remember at least this many settled records: a FIFO re-read after a reconnect repeats up to
@@ -145,13 +142,13 @@ impl Tracker {
         if ahead >= self.modulus.div_ceil(2) {
             let behind = expected.ahead_of(record.seq, self.modulus);
             let pos = self.next_pos.checked_sub(u64::from(behind));
+            let digest = record.digest();
             return match self.recent.iter_mut().find(|(p, _)| Some(*p) == pos) {
-                Some((_, Some(have))) if have.same_payload(&record) => Offered::Duplicate,
+                Some((_, Some(have))) if *have == digest => Offered::Duplicate,
                 Some((_, Some(have))) => {
-                    let previous = std::mem::replace(have, record.clone());
+                    *have = digest;
                     Offered::Correction {
                         pos: pos.unwrap_or_default(),
-                        previous,
                         record,
                     }
                 }
@@ -222,7 +219,7 @@ impl Tracker {
 
     fn settle_record(&mut self, record: Record) -> Vec<Settled> {
         let pos = self.next_pos;
-        self.remember(pos, Some(record.clone()));
+        self.remember(pos, Some(record.digest()));
         self.next_pos += 1;
         self.expected = Some(record.seq.next(self.modulus));
         vec![Settled::Vehicle { pos, record }]
@@ -243,8 +240,8 @@ impl Tracker {
         }
     }
 
-    fn remember(&mut self, pos: u64, record: Option<Record>) {
-        self.recent.push_back((pos, record));
+    fn remember(&mut self, pos: u64, digest: Option<PayloadDigest>) {
+        self.recent.push_back((pos, digest));
         while self.recent.len() > self.history as usize {
             self.recent.pop_front();
         }

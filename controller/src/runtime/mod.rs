@@ -170,7 +170,7 @@ impl Journaled {
             self.since_snapshot += 1;
         }
         for change in self.core.take_changes() {
-            staged.rows.push_change(&change);
+            staged.rows.push_change(change);
         }
         staged
             .actions

@@ -86,7 +86,7 @@ impl Batch {
 
     /// Adds the projection row a change writes, replacing the row of an earlier change to the
     /// same entity.
-    pub fn push_change(&mut self, change: &Change) {
+    pub fn push_change(&mut self, change: Change) {
         if self.error.is_some() {
             return;
         }
@@ -196,7 +196,7 @@ mod tests {
             takt_ms: 60_000,
         });
         for change in [cov("seats", 1), line, cov("wheels", 2), cov("seats", 3)] {
-            batch.push_change(&change);
+            batch.push_change(change);
         }
         let tables: Vec<_> = batch
             .projections()

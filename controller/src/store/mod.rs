@@ -107,6 +107,12 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("cannot save the snapshot at journal entry {journal_id}")]
+    Snapshot {
+        journal_id: i64,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("cannot encode {what} for the store")]
     Encode {
         what: String,
@@ -373,7 +379,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         entries.iter().for_each(|e| batch.push_entry(e));
-        changes.iter().for_each(|c| batch.push_change(c));
+        changes.iter().for_each(|c| batch.push_change(c.clone()));
         self.commit_batch(batch).await
     }
 
@@ -406,6 +412,13 @@ impl Store {
     /// Stores the core state as of journal entry `journal_id`, as JSON text (replacing one stored
     /// for the same id) and prunes all but the newest [`SNAPSHOTS_KEPT`].
     pub async fn save_snapshot(&self, journal_id: i64, state: String) -> Result<(), StoreError> {
+        if let Backend::Sqlite {
+            commits: Some(commits),
+            ..
+        } = &self.pool
+        {
+            return commits.save_snapshot(journal_id, state).await;
+        }
         on_writer!(self, pool => ops::save_snapshot(pool, journal_id, state).await)
     }
 

@@ -312,8 +312,8 @@ fn text(v: impl Into<String>) -> Val {
     Val::Text(Some(scrub(v.into())))
 }
 
-fn opt_text(v: Option<&str>) -> Val {
-    Val::Text(v.map(|s| scrub(s.to_owned())))
+fn opt_text(v: Option<impl Into<String>>) -> Val {
+    Val::Text(v.map(|s| scrub(s.into())))
 }
 
 /// PostgreSQL keeps microseconds; truncating on both backends keeps their projections equal.
@@ -325,13 +325,20 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Val {
     Val::Time(t.map(|t| t.trunc_subsecs(6)))
 }
 
+/// A JSON column's value as its text (PostgreSQL casts it to `JSONB` on insert). serde_json
+/// writes U+0000 only as the escape `\u0000`, so text without one needs no scrubbing; the rare
+/// value that has one (or a backslash followed by `u0000`) takes the long way through a tree.
 fn json(what: &'static str, v: &impl Serialize) -> Result<Val, StoreError> {
-    serde_json::to_value(v)
-        .map(|v| Val::Json(Some(scrub_json(v))))
-        .map_err(|source| StoreError::Encode {
-            what: what.to_owned(),
-            source,
-        })
+    let failed = |source| StoreError::Encode {
+        what: what.to_owned(),
+        source,
+    };
+    let text = serde_json::to_string(v).map_err(failed)?;
+    if !text.contains("\\u0000") {
+        return Ok(Val::JsonText(Some(text)));
+    }
+    let tree = scrub_json(serde_json::to_value(v).map_err(failed)?);
+    Ok(Val::JsonText(Some(tree.to_string())))
 }
 
 /// The serde name of a unit enum value (`"active_unacknowledged"`), as stored in text columns.
@@ -349,20 +356,20 @@ fn name(what: &'static str, v: &impl Serialize) -> Result<Val, StoreError> {
     }
 }
 
-/// The table and row a change writes.
-pub(crate) fn row(change: &Change) -> Result<(&'static Table, Vec<Val>), StoreError> {
+/// The table and row a change writes; its text moves into the row.
+pub(crate) fn row(change: Change) -> Result<(&'static Table, Vec<Val>), StoreError> {
     Ok(match change {
         Change::Vehicle(v) => (
             &VEHICLES,
             vec![
                 int("vehicle id", v.id.0)?,
-                text(&v.line),
-                text(&v.point),
+                text(v.line),
+                text(v.point),
                 int("vehicle pos", v.pos)?,
                 small(v.seq.value()),
-                text(v.vin.to_string()),
-                text(&v.body),
-                text(&v.model),
+                text(v.vin),
+                text(v.body),
+                text(v.model),
                 json("vehicle options", &v.options)?,
                 time(v.broadcast_at),
                 name("vehicle status", &v.status)?,
@@ -375,14 +382,14 @@ pub(crate) fn row(change: &Change) -> Result<(&'static Table, Vec<Val>), StoreEr
             vec![
                 int("call id", c.id.0)?,
                 int("call vehicle", c.vehicle.0)?,
-                text(&c.line),
-                text(&c.family),
+                text(c.line),
+                text(c.family),
                 small(c.seq.value()),
                 int("call pos", c.pos)?,
-                text(c.vin.to_string()),
-                opt_text(c.part.as_deref()),
+                text(c.vin),
+                opt_text(c.part),
                 name("call status", &c.status)?,
-                opt_text(c.rack.as_deref()),
+                opt_text(c.rack),
                 Val::Int(c.slot.map(i64::from)),
                 time(c.due_at),
                 small(c.corrections),
@@ -390,30 +397,33 @@ pub(crate) fn row(change: &Change) -> Result<(&'static Table, Vec<Val>), StoreEr
                 time(c.changed_at),
             ],
         ),
-        Change::Rack(r) => (
-            &RACKS,
-            vec![
-                text(&r.id),
-                text(&r.family),
-                int("rack number", r.number)?,
-                small(r.size),
-                small(r.filled()),
-                json("rack slots", &r.slots)?,
-                name("rack status", &r.status)?,
-                time(r.opened_at),
-                time(r.changed_at),
-            ],
-        ),
+        Change::Rack(r) => {
+            let filled = r.filled();
+            (
+                &RACKS,
+                vec![
+                    text(r.id),
+                    text(r.family),
+                    int("rack number", r.number)?,
+                    small(r.size),
+                    small(filled),
+                    json("rack slots", &r.slots)?,
+                    name("rack status", &r.status)?,
+                    time(r.opened_at),
+                    time(r.changed_at),
+                ],
+            )
+        }
         Change::Task(t) => {
-            let (kind, bin, rack, slot) = match &t.kind {
-                TaskKind::Pick { bin } => ("pick", Some(bin.as_str()), None, None),
-                TaskKind::Put { rack, slot } => ("put", None, Some(rack.as_str()), Some(*slot)),
+            let (kind, bin, rack, slot) = match t.kind {
+                TaskKind::Pick { bin } => ("pick", Some(bin), None, None),
+                TaskKind::Put { rack, slot } => ("put", None, Some(rack), Some(slot)),
             };
             (
                 &TASKS,
                 vec![
                     int("task id", t.id.0)?,
-                    text(&t.station),
+                    text(t.station),
                     int("task call", t.call.0)?,
                     text(kind),
                     opt_text(bin),
@@ -430,10 +440,10 @@ pub(crate) fn row(change: &Change) -> Result<(&'static Table, Vec<Val>), StoreEr
             vec![
                 text(a.key.id()),
                 text(a.key.kind.name()),
-                text(&a.key.subject),
+                text(a.key.subject),
                 name("alarm priority", &a.priority)?,
                 name("alarm state", &a.state)?,
-                text(&a.message),
+                text(a.message),
                 opt_time(a.shelved_until),
                 time(a.raised_at),
                 time(a.changed_at),
@@ -443,9 +453,9 @@ pub(crate) fn row(change: &Change) -> Result<(&'static Table, Vec<Val>), StoreEr
         Change::Line(l) => (
             &LINES,
             vec![
-                text(&l.line),
+                text(l.line),
                 Val::Bool(Some(l.running)),
-                opt_text(l.reason.as_deref()),
+                opt_text(l.reason),
                 opt_time(l.since),
                 small(l.stopped_ms_total),
                 int("line takt_ms", l.takt_ms)?,
@@ -454,8 +464,8 @@ pub(crate) fn row(change: &Change) -> Result<(&'static Table, Vec<Val>), StoreEr
         Change::Coverage(c) => (
             &COVERAGE,
             vec![
-                text(&c.line),
-                text(&c.family),
+                text(c.line),
+                text(c.family),
                 int("coverage vehicles", c.vehicles)?,
                 // SQLite turns NaN into NULL; do the same for every non-finite value on both.
                 Val::Real(Some(c.minutes).filter(|m| m.is_finite())),

@@ -12,21 +12,30 @@
 //! any two connections do.
 
 use std::path::Path;
-use std::sync::{Mutex, mpsc};
+use std::sync::{Mutex, PoisonError, mpsc};
 
+use chrono::Utc;
 use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::batch::Batch;
+use super::ops::SNAPSHOTS_KEPT;
 use super::rows::{TABLE_COUNT, TABLES, Val, time_text};
-use super::{SQLITE_BUSY_TIMEOUT, StoreError};
+use super::{SQLITE_BUSY_TIMEOUT, StoreError, journal_time};
 
 const JOURNAL_INSERT: &str = "INSERT INTO journal (id, at, kind, payload, outcome, reason) \
                               VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 /// The commit's order check, as in `ops::commit`: every journal row at or above the batch's
 /// first id must be one of the batch's.
 const JOURNAL_CHECK: &str = "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM journal WHERE id >= ?1";
+
+const SNAPSHOT_INSERT: &str = "INSERT INTO snapshots (journal_id, state, taken_at) \
+    VALUES (?1, ?2, ?3) \
+    ON CONFLICT (journal_id) DO UPDATE SET state = excluded.state, taken_at = excluded.taken_at";
+const SNAPSHOT_PRUNE: &str = "DELETE FROM snapshots WHERE journal_id NOT IN \
+    (SELECT journal_id FROM snapshots ORDER BY journal_id DESC LIMIT ?1)";
+const CLOSED: &str = "the store is closed";
 
 /// The writer thread's door. Dropping it (or [`SqliteWriter::close`]) ends the thread once the
 /// commits already handed over are done.
@@ -37,8 +46,19 @@ pub(crate) struct SqliteWriter {
     closed: Mutex<Option<oneshot::Receiver<()>>>,
 }
 
+/// What the thread does, one at a time and in the order handed over.
+enum Work {
+    Commit(Box<Batch>),
+    /// A snapshot row, in a transaction of its own: saved here rather than on sqlx's connection,
+    /// where it held the write lock for all its round trips while every commit waited.
+    Snapshot {
+        journal_id: i64,
+        state: String,
+    },
+}
+
 struct Job {
-    batch: Batch,
+    work: Work,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -80,8 +100,14 @@ impl SqliteWriter {
             .name("takt-sqlite-writer".to_owned())
             .spawn(move || {
                 let mut conn = conn;
-                for Job { batch, done } in queue {
-                    let _ = done.send(commit(&mut conn, &upserts, batch));
+                for Job { work, done } in queue {
+                    let result = match work {
+                        Work::Commit(batch) => commit(&mut conn, &upserts, *batch),
+                        Work::Snapshot { journal_id, state } => {
+                            save_snapshot(&mut conn, journal_id, &state)
+                        }
+                    };
+                    let _ = done.send(result);
                 }
                 drop(conn);
                 let _ = closing.send(());
@@ -99,26 +125,41 @@ impl SqliteWriter {
 
     pub(crate) async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         let (first, last, changes) = (batch.first, batch.last, batch.changes);
-        let gone = || StoreError::Commit {
+        self.run(Work::Commit(Box::new(batch)), || StoreError::Commit {
             backend: "sqlite",
             first,
             last,
             changes,
-            source: "the store is closed".into(),
-        };
+            source: CLOSED.into(),
+        })
+        .await
+    }
+
+    /// Saves a snapshot and prunes the old ones, as `ops::save_snapshot` does on sqlx.
+    pub(crate) async fn save_snapshot(
+        &self,
+        journal_id: i64,
+        state: String,
+    ) -> Result<(), StoreError> {
+        self.run(Work::Snapshot { journal_id, state }, || {
+            StoreError::Snapshot {
+                journal_id,
+                source: CLOSED.into(),
+            }
+        })
+        .await
+    }
+
+    async fn run(&self, work: Work, closed: impl Fn() -> StoreError) -> Result<(), StoreError> {
         let (done, result) = oneshot::channel();
-        let sent = match &*self
-            .jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
-            Some(jobs) => jobs.send(Job { batch, done }).is_ok(),
+        let sent = match &*self.jobs.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(jobs) => jobs.send(Job { work, done }).is_ok(),
             None => false,
         };
         if !sent {
-            return Err(gone());
+            return Err(closed());
         }
-        result.await.unwrap_or_else(|_| Err(gone()))
+        result.await.unwrap_or_else(|_| Err(closed()))
     }
 
     /// Lets the commits already handed over finish, then closes the connection.
@@ -126,13 +167,13 @@ impl SqliteWriter {
         drop(
             self.jobs
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
         let closed = self
             .closed
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(closed) = closed {
             let _ = closed.await;
@@ -195,6 +236,24 @@ fn commit(
             });
         }
     }
+    tx.commit().map_err(failed)
+}
+
+fn save_snapshot(conn: &mut Connection, journal_id: i64, state: &str) -> Result<(), StoreError> {
+    let failed = |source: rusqlite::Error| StoreError::Snapshot {
+        journal_id,
+        source: Box::new(source),
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    let taken_at = time_text(journal_time(Utc::now()));
+    tx.prepare_cached(SNAPSHOT_INSERT)
+        .and_then(|mut insert| insert.execute(rusqlite::params![journal_id, state, taken_at]))
+        .map_err(failed)?;
+    tx.prepare_cached(SNAPSHOT_PRUNE)
+        .and_then(|mut prune| prune.execute([SNAPSHOTS_KEPT]))
+        .map_err(failed)?;
     tx.commit().map_err(failed)
 }
 
