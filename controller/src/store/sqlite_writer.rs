@@ -59,7 +59,9 @@ enum Work {
 
 struct Job {
     work: Work,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    /// The answer, and the work handed back: freeing a commit's thousands of rows is left to
+    /// the async side, off the one thread every commit waits for.
+    done: oneshot::Sender<(Result<(), StoreError>, Work)>,
 }
 
 impl SqliteWriter {
@@ -100,14 +102,14 @@ impl SqliteWriter {
             .name("takt-sqlite-writer".to_owned())
             .spawn(move || {
                 let mut conn = conn;
-                for Job { work, done } in queue {
-                    let result = match work {
-                        Work::Commit(batch) => commit(&mut conn, &upserts, *batch),
+                for Job { mut work, done } in queue {
+                    let result = match &mut work {
+                        Work::Commit(batch) => commit(&mut conn, &upserts, batch),
                         Work::Snapshot { journal_id, state } => {
-                            save_snapshot(&mut conn, journal_id, &state)
+                            save_snapshot(&mut conn, *journal_id, state)
                         }
                     };
-                    let _ = done.send(result);
+                    let _ = done.send((result, work));
                 }
                 drop(conn);
                 let _ = closing.send(());
@@ -159,7 +161,10 @@ impl SqliteWriter {
         if !sent {
             return Err(closed());
         }
-        result.await.unwrap_or_else(|_| Err(closed()))
+        match result.await {
+            Ok((result, _work)) => result,
+            Err(_) => Err(closed()),
+        }
     }
 
     /// Lets the commits already handed over finish, then closes the connection.
@@ -184,7 +189,7 @@ impl SqliteWriter {
 fn commit(
     conn: &mut Connection,
     upserts: &[String; TABLE_COUNT],
-    batch: Batch,
+    batch: &mut Batch,
 ) -> Result<(), StoreError> {
     let (first, last, changes) = (batch.first, batch.last, batch.changes);
     let failed = |source: rusqlite::Error| StoreError::Commit {
@@ -194,7 +199,7 @@ fn commit(
         changes,
         source: Box::new(source),
     };
-    if let Some(e) = batch.error {
+    if let Some(e) = batch.error.take() {
         return Err(e);
     }
     if batch.is_empty() {
