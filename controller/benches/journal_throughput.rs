@@ -11,8 +11,8 @@
 //! - *throughput*: every broadcast queued as fast as the writer takes them (group commit);
 //! - *latency*: broadcasts offered at steady rates, each timed from hand-over to the writer's
 //!   answer after its commit (in a flood it would only measure the queue);
-//! - *commit cost by batch size*: one batch staged (the core) and committed (encoded and
-//!   written) at a time, nothing else running: what a group commit of n inputs costs, which is
+//! - *commit cost by batch size*: one batch staged (the core, and its rows encoded) and
+//!   committed at a time, nothing else running: what a group commit of n inputs costs, which is
 //!   what bounds the latency;
 //! - *the disk alone*: appends fsynced one after another, no SQLite: the floor every durable
 //!   commit stands on, and its stalls, which no journal design can hide from a p99.
@@ -26,6 +26,7 @@ use mimalloc::MiMalloc;
 use takt::runtime::{Journaled, writer};
 use takt::store::Store;
 use takt_core::{ConfigIndex, Core, Input, RawRecord};
+use tokio::task::JoinHandle;
 
 /// The allocator the `takt` binary runs with, so the figures are the binary's.
 #[global_allocator]
@@ -141,10 +142,10 @@ async fn open(
     dir: &Path,
     name: &str,
     (batch_max, snapshot_every): (usize, u64),
-) -> anyhow::Result<writer::Handle> {
+) -> anyhow::Result<(writer::Handle, JoinHandle<Journaled>)> {
     let store = Store::open(&format!("sqlite://{}", dir.join(name).display())).await?;
     let (journaled, _) = Journaled::open(plant.clone(), store, snapshot_every).await?;
-    Ok(writer::spawn(journaled, batch_max).0)
+    Ok(writer::spawn(journaled, batch_max))
 }
 
 struct Run {
@@ -154,9 +155,11 @@ struct Run {
     rss_samples: Vec<(u64, f64)>,
 }
 
-/// Offer `total` broadcasts, at `per_sec` if given, else as fast as the writer takes them.
+/// Offer `total` broadcasts, at `per_sec` if given, else as fast as the writer takes them; then
+/// stop the writer and close its store, so that the close (SQLite checkpoints the whole WAL into
+/// the database file when its last connection goes) is not inside the next run's figures.
 async fn offer(
-    handle: writer::Handle,
+    (handle, writer): (writer::Handle, JoinHandle<Journaled>),
     inputs: impl Iterator<Item = Input>,
     total: u64,
     per_sec: Option<u64>,
@@ -198,8 +201,11 @@ async fn offer(
     }
     drop(tx);
     let (latency, not_accepted) = collector.await?;
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    drop(handle);
+    writer.await?.store().close().await;
     Ok(Run {
-        rate: total as f64 / started.elapsed().as_secs_f64(),
+        rate,
         latency,
         not_accepted,
         rss_samples,
@@ -377,7 +383,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if !costs.is_empty() {
         println!();
-        println!("| batch size | stage (core) | commit (encode + SQL) | per input |");
+        println!("| batch size | stage (core + encode) | commit (SQL) | per input |");
         println!("|---|---|---|---|");
         for (size, (stage, commit)) in &costs {
             println!(
