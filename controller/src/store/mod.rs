@@ -113,6 +113,11 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("cannot checkpoint the SQLite WAL")]
+    Checkpoint {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("cannot encode {what} for the store")]
     Encode {
         what: String,
@@ -162,11 +167,25 @@ impl Drop for AbortOnDrop {
 /// How often the background checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
+/// WAL size (in 4 KiB frames: 1 GiB) past which the writer's connection checkpoints too, so that
+/// the WAL starts over. That checkpoint and the commit after it hold the commits up for ~10–15
+/// ms, so it is kept for when the WAL would otherwise cost more: at the plant's rates the
+/// background checkpoint completes and SQLite starts the WAL over by itself; only sustained
+/// bursts (20,000 inputs/s wrote ~135 MB of WAL a second) get here.
+const WAL_RESTART_FRAMES: i64 = 262_144;
+
 /// Checkpoint the WAL off the writer's path. With SQLite's automatic checkpoint, the commit
 /// that crosses the threshold copies megabytes into the database file and fsyncs it before it
 /// returns: that one commit's inputs wait tens of milliseconds. A PASSIVE checkpoint on another
 /// connection does the same work beside the writer without blocking it.
-fn spawn_checkpointer(pool: SqlitePool) -> AbortOnDrop {
+///
+/// But under sustained load it never catches up: the writer commits again before it ends, so
+/// the WAL is never wholly copied and SQLite never starts it over. It grew by ~135 MB/s at
+/// 20,000 inputs/s, and every page lookup searches the WAL's index, so commits slowed down
+/// (p99 over 190 ms after 40 s at that rate). So once the WAL is past [`WAL_RESTART_FRAMES`],
+/// the writer's own connection copies the little written since the background passes (between
+/// two commits, nothing else writing), and the next commit starts the WAL over.
+fn spawn_checkpointer(pool: SqlitePool, writer: Arc<SqliteWriter>) -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(async move {
         let mut every = tokio::time::interval(CHECKPOINT_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -175,14 +194,51 @@ fn spawn_checkpointer(pool: SqlitePool) -> AbortOnDrop {
             if pool.is_closed() {
                 break;
             }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
+            let checkpointed = match passive_checkpoint(&pool).await {
+                Ok(frames) if frames > WAL_RESTART_FRAMES => restart_wal(&pool, &writer).await,
+                Ok(_) => Ok(()),
+                Err(e) => Err(checkpoint_failed(e)),
+            };
+            if let Err(e) = checkpointed {
                 tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
             }
         }
     }))
+}
+
+/// One PASSIVE checkpoint on a background connection; returns how many frames the WAL holds.
+async fn passive_checkpoint(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
+    // (busy, frames in the WAL, frames copied into the database)
+    let (_, frames, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await?;
+    Ok(frames)
+}
+
+/// Restarts the WAL under sustained load: background passes again while the last one had much
+/// to copy (each copies what was committed while the one before ran, so they get shorter), then
+/// the writer's own checkpoint, which holds up the commits, with only the last short pass's
+/// worth left to copy.
+async fn restart_wal(pool: &SqlitePool, writer: &SqliteWriter) -> Result<(), StoreError> {
+    /// A pass this short leaves the writer little (~1 ms of commits) to copy.
+    const SHORT: Duration = Duration::from_millis(1);
+    const PASSES: usize = 4;
+    for _ in 0..PASSES {
+        let started = std::time::Instant::now();
+        passive_checkpoint(pool).await.map_err(checkpoint_failed)?;
+        if started.elapsed() <= SHORT {
+            break;
+        }
+    }
+    writer.checkpoint().await
+}
+
+fn checkpoint_failed(source: sqlx::Error) -> StoreError {
+    StoreError::Query {
+        backend: "sqlite",
+        what: "checkpoint the WAL",
+        source,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -307,11 +363,12 @@ impl Store {
                 .await
                 .map_err(failed)?
         };
-        let checkpointer = (!in_memory).then(|| Arc::new(spawn_checkpointer(read.clone())));
-        let commits = if in_memory {
-            None
+        let (commits, checkpointer) = if in_memory {
+            (None, None)
         } else {
-            Some(Arc::new(SqliteWriter::open(options.get_filename())?))
+            let commits = Arc::new(SqliteWriter::open(options.get_filename())?);
+            let checkpointer = spawn_checkpointer(read.clone(), commits.clone());
+            (Some(commits), Some(Arc::new(checkpointer)))
         };
         Ok(Store {
             pool: Backend::Sqlite {
@@ -478,6 +535,47 @@ mod tests {
             "postgres://postgres@db/t"
         );
         assert_eq!(redact("data/takt.db"), "data/takt.db");
+    }
+
+    /// Under load the background checkpoint never copies the whole WAL, so SQLite never starts
+    /// it over; after the writer's own checkpoint the next commits must write at the WAL's
+    /// beginning again instead of growing the file.
+    #[tokio::test]
+    async fn the_writer_checkpoint_lets_the_wal_start_over() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = dir.path().join("takt.db");
+        let store = Store::open(&db.display().to_string()).await.expect("open");
+        let Backend::Sqlite {
+            commits: Some(writer),
+            ..
+        } = &store.pool
+        else {
+            panic!("a SQLite file store has its writer thread");
+        };
+        let at = journal_time(Utc::now());
+        let tick = |id| JournalEntry {
+            id,
+            at,
+            input: Input::Tick,
+            outcome: Outcome::Applied,
+        };
+        let wal_bytes = || std::fs::metadata(dir.path().join("takt.db-wal")).map(|m| m.len());
+        for id in 1..=200 {
+            store.commit(&[tick(id)], &[]).await.expect("commit");
+        }
+        let grown = wal_bytes().expect("the WAL exists");
+
+        writer.checkpoint().await.expect("checkpoint");
+        for id in 201..=300 {
+            store.commit(&[tick(id)], &[]).await.expect("commit");
+        }
+        assert_eq!(
+            wal_bytes().expect("the WAL exists"),
+            grown,
+            "100 commits after the checkpoint fit where 200 were: the WAL started over"
+        );
+        assert_eq!(store.last_journal_id().await.expect("last id"), 300);
+        store.close().await;
     }
 
     #[test]

@@ -55,6 +55,8 @@ enum Work {
         journal_id: i64,
         state: String,
     },
+    /// A PASSIVE checkpoint on this connection, between commits (see `spawn_checkpointer`).
+    Checkpoint,
 }
 
 struct Job {
@@ -108,6 +110,7 @@ impl SqliteWriter {
                         Work::Snapshot { journal_id, state } => {
                             save_snapshot(&mut conn, *journal_id, state)
                         }
+                        Work::Checkpoint => checkpoint(&conn),
                     };
                     let _ = done.send((result, work));
                 }
@@ -148,6 +151,14 @@ impl SqliteWriter {
                 journal_id,
                 source: CLOSED.into(),
             }
+        })
+        .await
+    }
+
+    /// Copies what the background checkpoint left in the WAL; see `spawn_checkpointer`.
+    pub(crate) async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.run(Work::Checkpoint, || StoreError::Checkpoint {
+            source: CLOSED.into(),
         })
         .await
     }
@@ -242,6 +253,15 @@ fn commit(
         }
     }
     tx.commit().map_err(failed)
+}
+
+fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
+    // One row: busy, frames in the WAL, frames copied. Busy only means a reader held it back;
+    // the next round catches up.
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        .map_err(|source| StoreError::Checkpoint {
+            source: Box::new(source),
+        })
 }
 
 fn save_snapshot(conn: &mut Connection, journal_id: i64, state: &str) -> Result<(), StoreError> {
