@@ -12,7 +12,7 @@ use std::collections::hash_map::Entry;
 
 use takt_core::{Change, Outcome};
 
-use super::rows::{self, TABLE_COUNT, TABLES, Table, Val};
+use super::rows::{self, TABLE_COUNT, TABLES, Table, Val, table_index};
 use super::{JournalEntry, StoreError, journal_time};
 
 /// The journal rows and projection rows of one commit. Build it with [`Batch::push_entry`] and
@@ -127,13 +127,6 @@ impl Batch {
             .filter(|(_, rows)| !rows.is_empty())
             .map(|(table, rows)| (*table, rows.as_slice()))
     }
-}
-
-fn table_index(table: &Table) -> usize {
-    TABLES
-        .iter()
-        .position(|t| std::ptr::eq(*t, table))
-        .expect("row() only returns tables listed in TABLES")
 }
 
 fn journal_row(entry: &JournalEntry) -> Result<Vec<Val>, StoreError> {

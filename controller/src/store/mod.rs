@@ -2,7 +2,8 @@
 //!
 //! SQLite by default (one file, zero set-up), PostgreSQL when the URL says so. One [`Store`]
 //! type serves both; the SQL is written once (`ops.rs`) and the few per-backend details live in
-//! `dialect.rs` and the two migration folders.
+//! `dialect.rs` and the two migration folders. A SQLite file's commits and snapshots are the
+//! exception: they run on a thread of their own (`sqlite_writer.rs`), on the same SQL text.
 //!
 //! Journal first: [`Store::commit`] writes a batch of journal entries together with every
 //! projection row they changed, in one transaction, and returns only once it is durable

@@ -19,6 +19,23 @@ use super::{JournalEntry, StoreError};
 /// turns out unreadable after an upgrade of the core's state format.
 pub const SNAPSHOTS_KEPT: i64 = 3;
 
+// SQL that `sqlite_writer` (a SQLite file's commits and snapshots) shares, each completed with a
+// placeholder or rows.
+pub(super) const JOURNAL_INSERT_HEAD: &str =
+    "INSERT INTO journal (id, at, kind, payload, outcome, reason) ";
+/// The commit's order check, from a bound id on: readers page the journal by id, so an entry
+/// below an id they may already have read would never reach them; every row at or above the
+/// batch's first id must be one of the batch's.
+pub(super) const JOURNAL_CHECK_HEAD: &str =
+    "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM journal WHERE id >= ";
+pub(super) const SNAPSHOT_INSERT_HEAD: &str =
+    "INSERT INTO snapshots (journal_id, state, taken_at) ";
+pub(super) const SNAPSHOT_UPSERT_TAIL: &str = " ON CONFLICT (journal_id) DO UPDATE SET \
+    state = excluded.state, taken_at = excluded.taken_at";
+/// Completed with the bound number of snapshots to keep and `)`.
+pub(super) const SNAPSHOT_PRUNE_HEAD: &str = "DELETE FROM snapshots WHERE journal_id NOT IN \
+    (SELECT journal_id FROM snapshots ORDER BY journal_id DESC LIMIT ";
+
 fn query<D: Dialect>(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError + Copy {
     move |source| StoreError::Query {
         backend: D::BACKEND,
@@ -134,13 +151,7 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Batch) -> Result<(
         )?);
     }
     if let Some(first) = first {
-        statements.push(insert_rows::<D>(
-            "INSERT INTO journal (id, at, kind, payload, outcome, reason) ",
-            "",
-            &batch.journal,
-        )?);
-        // Readers page by id, so an entry below an id they may already have read would never
-        // reach them: every row at or above our first id must be one of ours.
+        statements.push(insert_rows::<D>(JOURNAL_INSERT_HEAD, "", &batch.journal)?);
         statements.push(Statement {
             sql: journal_check::<D>(),
             values: vec![Val::Int(Some(first))],
@@ -163,9 +174,9 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Batch) -> Result<(
     tx.commit().await.map_err(failed)
 }
 
-/// `SELECT COUNT(*), MAX(id)` of the journal from a bound id on, the commit's order check.
+/// [`JOURNAL_CHECK_HEAD`] with the dialect's placeholder.
 fn journal_check<D: Dialect>() -> Arc<str> {
-    let mut sql = String::from("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM journal WHERE id >= ");
+    let mut sql = String::from(JOURNAL_CHECK_HEAD);
     D::placeholder(&mut sql, 1);
     sql.into()
 }
@@ -293,19 +304,11 @@ pub(crate) async fn save_snapshot<D: Dialect>(
         Val::JsonText(Some(state)),
         Val::Time(Some(super::journal_time(Utc::now()))),
     ];
-    let insert = insert_rows::<D>(
-        "INSERT INTO snapshots (journal_id, state, taken_at) ",
-        " ON CONFLICT (journal_id) DO UPDATE SET state = excluded.state, \
-         taken_at = excluded.taken_at",
-        &[row],
-    )?;
+    let insert = insert_rows::<D>(SNAPSHOT_INSERT_HEAD, SNAPSHOT_UPSERT_TAIL, &[row])?;
     run::<D>(&mut tx, vec![insert])
         .await
         .map_err(query::<D>("save a snapshot"))?;
-    let mut qb = QueryBuilder::<D>::new(
-        "DELETE FROM snapshots WHERE journal_id NOT IN \
-         (SELECT journal_id FROM snapshots ORDER BY journal_id DESC LIMIT ",
-    );
+    let mut qb = QueryBuilder::<D>::new(SNAPSHOT_PRUNE_HEAD);
     D::push_bind(&mut qb, &Val::Int(Some(SNAPSHOTS_KEPT)));
     qb.push(")");
     D::execute(&mut *tx, &mut qb)

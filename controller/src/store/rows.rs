@@ -268,6 +268,14 @@ pub(crate) static COVERAGE: Table = Table {
 
 pub(crate) const TABLE_COUNT: usize = 7;
 
+/// Where `table` stands in [`TABLES`].
+pub(crate) fn table_index(table: &Table) -> usize {
+    TABLES
+        .iter()
+        .position(|t| std::ptr::eq(*t, table))
+        .expect("every table is listed in TABLES")
+}
+
 /// Every projection table, in the order commits write them and dumps list them. Statics, not
 /// constants, so that a table has one address to be recognised by.
 pub(crate) static TABLES: [&Table; TABLE_COUNT] = [

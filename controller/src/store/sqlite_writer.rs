@@ -20,21 +20,48 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::batch::Batch;
-use super::ops::SNAPSHOTS_KEPT;
-use super::rows::{TABLE_COUNT, TABLES, Val, time_text};
+use super::ops::{
+    JOURNAL_CHECK_HEAD, JOURNAL_INSERT_HEAD, SNAPSHOT_INSERT_HEAD, SNAPSHOT_PRUNE_HEAD,
+    SNAPSHOT_UPSERT_TAIL, SNAPSHOTS_KEPT,
+};
+use super::rows::{TABLE_COUNT, TABLES, Val, table_index, time_text};
 use super::{SQLITE_BUSY_TIMEOUT, StoreError, journal_time};
 
-const JOURNAL_INSERT: &str = "INSERT INTO journal (id, at, kind, payload, outcome, reason) \
-                              VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-/// The commit's order check, as in `ops::commit`: every journal row at or above the batch's
-/// first id must be one of the batch's.
-const JOURNAL_CHECK: &str = "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM journal WHERE id >= ?1";
+/// Every statement the thread runs, written out once when it starts: sqlite's `?N`
+/// placeholders on the SQL `ops` shares with the sqlx path.
+struct Statements {
+    /// Per table, in `TABLES` order.
+    upserts: [String; TABLE_COUNT],
+    journal_insert: String,
+    journal_check: String,
+    snapshot_insert: String,
+    snapshot_prune: String,
+}
 
-const SNAPSHOT_INSERT: &str = "INSERT INTO snapshots (journal_id, state, taken_at) \
-    VALUES (?1, ?2, ?3) \
-    ON CONFLICT (journal_id) DO UPDATE SET state = excluded.state, taken_at = excluded.taken_at";
-const SNAPSHOT_PRUNE: &str = "DELETE FROM snapshots WHERE journal_id NOT IN \
-    (SELECT journal_id FROM snapshots ORDER BY journal_id DESC LIMIT ?1)";
+impl Statements {
+    fn new() -> Self {
+        let values = |n: usize| {
+            let params: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+            format!("VALUES ({})", params.join(", "))
+        };
+        Self {
+            upserts: std::array::from_fn(|i| {
+                let table = TABLES[i];
+                format!(
+                    "{}{}{}",
+                    table.insert_head(),
+                    values(table.columns.len()),
+                    table.upsert_tail()
+                )
+            }),
+            journal_insert: format!("{JOURNAL_INSERT_HEAD}{}", values(6)),
+            journal_check: format!("{JOURNAL_CHECK_HEAD}?1"),
+            snapshot_insert: format!("{SNAPSHOT_INSERT_HEAD}{}{SNAPSHOT_UPSERT_TAIL}", values(3)),
+            snapshot_prune: format!("{SNAPSHOT_PRUNE_HEAD}?1)"),
+        }
+    }
+}
+
 const CLOSED: &str = "the store is closed";
 
 /// The writer thread's door. Dropping it (or [`SqliteWriter::close`]) ends the thread once the
@@ -88,16 +115,7 @@ impl SqliteWriter {
              PRAGMA foreign_keys = ON;",
         )
         .map_err(failed)?;
-        let upserts: [String; TABLE_COUNT] = std::array::from_fn(|i| {
-            let table = TABLES[i];
-            let params: Vec<String> = (1..=table.columns.len()).map(|n| format!("?{n}")).collect();
-            format!(
-                "{}VALUES ({}){}",
-                table.insert_head(),
-                params.join(", "),
-                table.upsert_tail()
-            )
-        });
+        let sql = Statements::new();
         let (jobs, queue) = mpsc::channel::<Job>();
         let (closing, closed) = oneshot::channel();
         std::thread::Builder::new()
@@ -106,9 +124,9 @@ impl SqliteWriter {
                 let mut conn = conn;
                 for Job { mut work, done } in queue {
                     let result = match &mut work {
-                        Work::Commit(batch) => commit(&mut conn, &upserts, batch),
+                        Work::Commit(batch) => commit(&mut conn, &sql, batch),
                         Work::Snapshot { journal_id, state } => {
-                            save_snapshot(&mut conn, *journal_id, state)
+                            save_snapshot(&mut conn, &sql, *journal_id, state)
                         }
                         Work::Checkpoint => checkpoint(&conn),
                     };
@@ -197,11 +215,7 @@ impl SqliteWriter {
     }
 }
 
-fn commit(
-    conn: &mut Connection,
-    upserts: &[String; TABLE_COUNT],
-    batch: &mut Batch,
-) -> Result<(), StoreError> {
+fn commit(conn: &mut Connection, sql: &Statements, batch: &mut Batch) -> Result<(), StoreError> {
     let (first, last, changes) = (batch.first, batch.last, batch.changes);
     let failed = |source: rusqlite::Error| StoreError::Commit {
         backend: "sqlite",
@@ -216,17 +230,15 @@ fn commit(
     if batch.is_empty() {
         return Ok(());
     }
-    // IMMEDIATE: take the write lock now, so a snapshot being saved on sqlx's connection makes
-    // this wait (busy timeout) instead of failing half-way.
+    // IMMEDIATE: take the write lock now, so another connection's write (`takt replay`
+    // resetting the projections) makes this wait (busy timeout) instead of failing half-way.
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(failed)?;
     for (table, rows) in batch.projections() {
-        let index = TABLES
-            .iter()
-            .position(|t| std::ptr::eq(*t, table))
-            .expect("projections() yields tables of TABLES");
-        let mut upsert = tx.prepare_cached(&upserts[index]).map_err(failed)?;
+        let mut upsert = tx
+            .prepare_cached(&sql.upserts[table_index(table)])
+            .map_err(failed)?;
         for row in rows {
             upsert
                 .execute(rusqlite::params_from_iter(row))
@@ -234,14 +246,14 @@ fn commit(
         }
     }
     if let Some(first) = first {
-        let mut insert = tx.prepare_cached(JOURNAL_INSERT).map_err(failed)?;
+        let mut insert = tx.prepare_cached(&sql.journal_insert).map_err(failed)?;
         for row in &batch.journal {
             insert
                 .execute(rusqlite::params_from_iter(row))
                 .map_err(failed)?;
         }
         let (count, max): (i64, i64) = tx
-            .prepare_cached(JOURNAL_CHECK)
+            .prepare_cached(&sql.journal_check)
             .and_then(|mut check| check.query_row([first], |r| Ok((r.get(0)?, r.get(1)?))))
             .map_err(failed)?;
         if usize::try_from(count).ok() != Some(batch.journal.len()) {
@@ -264,7 +276,12 @@ fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
         })
 }
 
-fn save_snapshot(conn: &mut Connection, journal_id: i64, state: &str) -> Result<(), StoreError> {
+fn save_snapshot(
+    conn: &mut Connection,
+    sql: &Statements,
+    journal_id: i64,
+    state: &str,
+) -> Result<(), StoreError> {
     let failed = |source: rusqlite::Error| StoreError::Snapshot {
         journal_id,
         source: Box::new(source),
@@ -273,10 +290,10 @@ fn save_snapshot(conn: &mut Connection, journal_id: i64, state: &str) -> Result<
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(failed)?;
     let taken_at = time_text(journal_time(Utc::now()));
-    tx.prepare_cached(SNAPSHOT_INSERT)
+    tx.prepare_cached(&sql.snapshot_insert)
         .and_then(|mut insert| insert.execute(rusqlite::params![journal_id, state, taken_at]))
         .map_err(failed)?;
-    tx.prepare_cached(SNAPSHOT_PRUNE)
+    tx.prepare_cached(&sql.snapshot_prune)
         .and_then(|mut prune| prune.execute([SNAPSHOTS_KEPT]))
         .map_err(failed)?;
     tx.commit().map_err(failed)
