@@ -4,8 +4,9 @@
 //! journal rows and the projection changes), the batch is committed in one transaction, and only
 //! after the commit are the core's actions handed out. If a commit fails, the in-memory core has
 //! run ahead of what is durable, so it is rebuilt from the store before anything else happens.
-//! [`writer`] runs it as the one task that owns the core, with group commit, pipelined one batch
-//! deep. [`replay`] feeds a journal through a fresh core into projections.
+//! [`writer`] runs it as the one task that owns the core, with group commit, staging what
+//! arrives while the batch before commits. [`replay`] feeds a journal through a fresh core into
+//! projections.
 
 pub mod replay;
 pub mod writer;
