@@ -20,17 +20,57 @@ use super::{JournalEntry, StoreError, journal_time};
 #[derive(Debug, Default)]
 pub struct Batch {
     pub(super) first: Option<i64>,
-    pub(super) last: Option<i64>,
+    last: Option<i64>,
     pub(super) journal: Vec<Vec<Val>>,
     /// Projection rows per table, in [`TABLES`] order, one per entity: a later change to an
     /// entity replaces its row (PostgreSQL refuses an `INSERT … ON CONFLICT` that touches one
     /// row twice, and the earlier version would only be overwritten anyway).
-    pub(super) tables: [Vec<Vec<Val>>; TABLE_COUNT],
+    tables: [Vec<Vec<Val>>; TABLE_COUNT],
     /// (table, primary key) → the position of the entity's row in `tables`.
     index: HashMap<(usize, Vec<Key>), usize>,
-    pub(super) changes: usize,
+    changes: usize,
     /// The first thing that could not be encoded; the commit reports it and writes nothing.
-    pub(super) error: Option<StoreError>,
+    error: Option<StoreError>,
+}
+
+/// What a commit names of its batch when it fails, kept apart from the rows so that the rows
+/// can go to the database.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Span {
+    first: Option<i64>,
+    last: Option<i64>,
+    entries: usize,
+    changes: usize,
+}
+
+impl Span {
+    pub(super) fn failed(
+        self,
+        backend: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> StoreError {
+        StoreError::Commit {
+            backend,
+            first: self.first,
+            last: self.last,
+            changes: self.changes,
+            source: source.into(),
+        }
+    }
+
+    /// The commit's order check, given `COUNT(*)` and `MAX(id)` of the journal from the batch's
+    /// first id on (`ops::JOURNAL_CHECK_HEAD`): every row there must be one of the batch's.
+    pub(super) fn check_journal(self, count: i64, max: i64) -> Result<(), StoreError> {
+        match self.first {
+            Some(first) if usize::try_from(count).ok() != Some(self.entries) => {
+                Err(StoreError::JournalOrder {
+                    id: first,
+                    previous: max,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// One primary-key value (keys are only ever integers or text).
@@ -107,6 +147,24 @@ impl Batch {
                 slot.insert(rows.len());
                 rows.push(values);
             }
+        }
+    }
+
+    /// Before a commit: the first encoding error, if any, or `None` when there is nothing to
+    /// write, or what the commit names of the batch if it fails.
+    pub(super) fn check(&mut self) -> Result<Option<Span>, StoreError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        Ok((!self.is_empty()).then(|| self.span()))
+    }
+
+    pub(super) fn span(&self) -> Span {
+        Span {
+            first: self.first,
+            last: self.last,
+            entries: self.journal.len(),
+            changes: self.changes,
         }
     }
 

@@ -244,37 +244,21 @@ fn checkpoint_failed(source: sqlx::Error) -> StoreError {
 
 #[derive(Debug, Clone)]
 enum Backend {
-    /// Readers share `read`; everything that writes goes through `write`, one connection.
-    /// SQLite lets one writer in at a time anyway, and sqlx prepares and caches statements per
-    /// connection while its pool lends the idle one that waited longest: writes spread over
-    /// every connection filled each one's cache with the same commit scripts (5 MiB of the
-    /// controller's memory) and found the statements cold. For an in-memory database both are
-    /// the one connection it lives in.
     Sqlite {
-        read: SqlitePool,
-        write: SqlitePool,
-        /// A database file's commits (see `sqlite_writer`); `None` in memory, where the
-        /// database lives in `write`'s one connection and commits go through it.
-        commits: Option<Arc<SqliteWriter>>,
+        /// Reads, migrations and `takt replay`'s reset; for an in-memory database, the one
+        /// connection it lives in, which then takes the commits too.
+        pool: SqlitePool,
+        /// A database file's commits, snapshots and WAL restarts (see `sqlite_writer`).
+        writer: Option<Arc<SqliteWriter>>,
     },
     Postgres(PgPool),
 }
 
-/// Runs the same generic operation on whichever pool the store reads from.
+/// Runs the same generic operation on whichever pool the store has.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $op:expr) => {
         match &$store.pool {
-            Backend::Sqlite { read: $pool, .. } => $op,
-            Backend::Postgres($pool) => $op,
-        }
-    };
-}
-
-/// Runs the same generic operation on whichever pool the store writes through.
-macro_rules! on_writer {
-    ($store:expr, $pool:ident => $op:expr) => {
-        match &$store.pool {
-            Backend::Sqlite { write: $pool, .. } => $op,
+            Backend::Sqlite { pool: $pool, .. } => $op,
             Backend::Postgres($pool) => $op,
         }
     };
@@ -337,46 +321,34 @@ impl Store {
                 .max_connections(connections)
                 .test_before_acquire(false)
         };
-        let write = if in_memory {
+        let pool = if in_memory {
             // An in-memory database lives as long as its one connection: never let it go.
             pool(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            pool(1)
+            pool(4)
         }
         .connect_with(options.clone())
         .await
         .map_err(failed)?;
         SQLITE_MIGRATIONS
-            .run(&write)
+            .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate {
                 backend: "sqlite",
                 source,
             })?;
-        let read = if in_memory {
-            write.clone()
-        } else {
-            pool(4)
-                .connect_with(options.clone())
-                .await
-                .map_err(failed)?
-        };
-        let (commits, checkpointer) = if in_memory {
+        let (writer, checkpointer) = if in_memory {
             (None, None)
         } else {
-            let commits = Arc::new(SqliteWriter::open(options.get_filename())?);
-            let checkpointer = spawn_checkpointer(read.clone(), commits.clone());
-            (Some(commits), Some(Arc::new(checkpointer)))
+            let writer = Arc::new(SqliteWriter::open(options.get_filename())?);
+            let checkpointer = spawn_checkpointer(pool.clone(), writer.clone());
+            (Some(writer), Some(Arc::new(checkpointer)))
         };
         Ok(Store {
-            pool: Backend::Sqlite {
-                read,
-                write,
-                commits,
-            },
+            pool: Backend::Sqlite { pool, writer },
             _checkpointer: checkpointer,
         })
     }
@@ -416,15 +388,18 @@ impl Store {
 
     /// Closes every connection; later calls fail. Waits for connections in use to come back.
     pub async fn close(&self) {
-        if let Backend::Sqlite {
-            commits: Some(commits),
-            ..
-        } = &self.pool
-        {
-            commits.close().await;
+        if let Some(writer) = self.sqlite_writer() {
+            writer.close().await;
         }
         on_pool!(self, pool => pool.close().await);
-        on_writer!(self, pool => pool.close().await);
+    }
+
+    /// A SQLite file's writer thread, which takes its commits and snapshots.
+    fn sqlite_writer(&self) -> Option<&SqliteWriter> {
+        match &self.pool {
+            Backend::Sqlite { writer, .. } => writer.as_deref(),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// In one transaction: appends `entries` (ids strictly increasing and above every id
@@ -443,12 +418,9 @@ impl Store {
 
     /// [`Store::commit`] of a batch encoded as it was staged (see [`Batch`]).
     pub async fn commit_batch(&self, batch: Batch) -> Result<(), StoreError> {
-        match &self.pool {
-            Backend::Sqlite {
-                commits: Some(commits),
-                ..
-            } => commits.commit(batch).await,
-            _ => on_writer!(self, pool => ops::commit(pool, batch).await),
+        match self.sqlite_writer() {
+            Some(writer) => writer.commit(batch).await,
+            None => on_pool!(self, pool => ops::commit(pool, batch).await),
         }
     }
 
@@ -470,14 +442,10 @@ impl Store {
     /// Stores the core state as of journal entry `journal_id`, as JSON text (replacing one stored
     /// for the same id) and prunes all but the newest [`SNAPSHOTS_KEPT`].
     pub async fn save_snapshot(&self, journal_id: i64, state: String) -> Result<(), StoreError> {
-        if let Backend::Sqlite {
-            commits: Some(commits),
-            ..
-        } = &self.pool
-        {
-            return commits.save_snapshot(journal_id, state).await;
+        match self.sqlite_writer() {
+            Some(writer) => writer.save_snapshot(journal_id, state).await,
+            None => on_pool!(self, pool => ops::save_snapshot(pool, journal_id, state).await),
         }
-        on_writer!(self, pool => ops::save_snapshot(pool, journal_id, state).await)
     }
 
     /// The newest snapshot: the journal id it was taken at and the state.
@@ -502,7 +470,7 @@ impl Store {
     /// Empties the projections and snapshots, keeping the journal, so that `takt replay` can
     /// rebuild them from it.
     pub async fn reset_projections(&self) -> Result<(), StoreError> {
-        on_writer!(self, pool => ops::reset_projections(pool).await)
+        on_pool!(self, pool => ops::reset_projections(pool).await)
     }
 }
 
@@ -546,13 +514,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let db = dir.path().join("takt.db");
         let store = Store::open(&db.display().to_string()).await.expect("open");
-        let Backend::Sqlite {
-            commits: Some(writer),
-            ..
-        } = &store.pool
-        else {
-            panic!("a SQLite file store has its writer thread");
-        };
+        let writer = store
+            .sqlite_writer()
+            .expect("a SQLite file store has its writer thread");
         let at = journal_time(Utc::now());
         let tick = |id| JournalEntry {
             id,

@@ -124,21 +124,11 @@ fn arguments<D: Dialect>(
     Ok(args)
 }
 
-pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Batch) -> Result<(), StoreError> {
-    if let Some(e) = batch.error {
-        return Err(e);
-    }
-    if batch.is_empty() {
+pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, mut batch: Batch) -> Result<(), StoreError> {
+    let Some(span) = batch.check()? else {
         return Ok(());
-    }
-    let (first, last, entries, changes) = (batch.first, batch.last, batch.entries(), batch.changes);
-    let failed = |source: sqlx::Error| StoreError::Commit {
-        backend: D::BACKEND,
-        first,
-        last,
-        changes,
-        source: Box::new(source),
     };
+    let failed = |source: sqlx::Error| span.failed(D::BACKEND, source);
     // The order inside the transaction does not matter for atomicity. Projections go first so
     // that the commonest refusal (a journal id already taken) comes after other writes, which is
     // what the rollback tests rely on to prove those writes are undone.
@@ -150,6 +140,7 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Batch) -> Result<(
             rows,
         )?);
     }
+    let first = batch.first;
     if let Some(first) = first {
         statements.push(insert_rows::<D>(JOURNAL_INSERT_HEAD, "", &batch.journal)?);
         statements.push(Statement {
@@ -160,16 +151,12 @@ pub(crate) async fn commit<D: Dialect>(pool: &Pool<D>, batch: Batch) -> Result<(
     drop(batch);
     let mut tx = pool.begin().await.map_err(failed)?;
     let rows = run::<D>(&mut tx, statements).await.map_err(failed)?;
-    if let Some(first) = first {
-        let count = int(&rows, 0, "journal count")?;
-        let max = int(&rows, 1, "journal max id")?;
-        if usize::try_from(count).ok() != Some(entries) {
-            // Dropping `tx` rolls the whole batch back.
-            return Err(StoreError::JournalOrder {
-                id: first,
-                previous: max,
-            });
-        }
+    if first.is_some() {
+        // An error drops `tx`, which rolls the whole batch back.
+        span.check_journal(
+            int(&rows, 0, "journal count")?,
+            int(&rows, 1, "journal max id")?,
+        )?;
     }
     tx.commit().await.map_err(failed)
 }

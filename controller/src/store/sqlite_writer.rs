@@ -6,8 +6,8 @@
 //! thread and back (100–170 µs on the bench VM). A commit could only afford a few statements
 //! that way, so its rows travelled packed in one JSON value per table that SQLite unpacked
 //! column by column: on the journal benchmark that unpacking was 60 % of SQLite's time, and
-//! SQLite's thread is the one every commit waits for. Readers, migrations, snapshots, in-memory
-//! databases and PostgreSQL stay on sqlx. rusqlite links the same `libsqlite3-sys` as sqlx, so
+//! SQLite's thread is the one every commit waits for. Snapshots and WAL restarts run here too,
+//! between commits; readers, migrations, in-memory databases and PostgreSQL stay on sqlx. rusqlite links the same `libsqlite3-sys` as sqlx, so
 //! the process holds one SQLite and the two connections lock the file against each other as
 //! any two connections do.
 
@@ -96,11 +96,7 @@ struct Job {
 impl SqliteWriter {
     /// Opens a connection to the (already migrated) database file and starts its thread.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let failed = |source| StoreError::Open {
-            backend: "sqlite",
-            target: path.display().to_string(),
-            source: Box::new(source),
-        };
+        let failed = |source: rusqlite::Error| open_failed(path, source);
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -135,11 +131,7 @@ impl SqliteWriter {
                 drop(conn);
                 let _ = closing.send(());
             })
-            .map_err(|source| StoreError::Open {
-                backend: "sqlite",
-                target: path.display().to_string(),
-                source: Box::new(source),
-            })?;
+            .map_err(|source| open_failed(path, source))?;
         Ok(Self {
             jobs: Mutex::new(Some(jobs)),
             closed: Mutex::new(Some(closed)),
@@ -147,13 +139,9 @@ impl SqliteWriter {
     }
 
     pub(crate) async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        let (first, last, changes) = (batch.first, batch.last, batch.changes);
-        self.run(Work::Commit(Box::new(batch)), || StoreError::Commit {
-            backend: "sqlite",
-            first,
-            last,
-            changes,
-            source: CLOSED.into(),
+        let span = batch.span();
+        self.run(Work::Commit(Box::new(batch)), || {
+            span.failed("sqlite", CLOSED)
         })
         .await
     }
@@ -215,21 +203,22 @@ impl SqliteWriter {
     }
 }
 
-fn commit(conn: &mut Connection, sql: &Statements, batch: &mut Batch) -> Result<(), StoreError> {
-    let (first, last, changes) = (batch.first, batch.last, batch.changes);
-    let failed = |source: rusqlite::Error| StoreError::Commit {
+fn open_failed(
+    path: &Path,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> StoreError {
+    StoreError::Open {
         backend: "sqlite",
-        first,
-        last,
-        changes,
-        source: Box::new(source),
-    };
-    if let Some(e) = batch.error.take() {
-        return Err(e);
+        target: path.display().to_string(),
+        source: source.into(),
     }
-    if batch.is_empty() {
+}
+
+fn commit(conn: &mut Connection, sql: &Statements, batch: &mut Batch) -> Result<(), StoreError> {
+    let Some(span) = batch.check()? else {
         return Ok(());
-    }
+    };
+    let failed = |source: rusqlite::Error| span.failed("sqlite", source);
     // IMMEDIATE: take the write lock now, so another connection's write (`takt replay`
     // resetting the projections) makes this wait (busy timeout) instead of failing half-way.
     let tx = conn
@@ -245,24 +234,19 @@ fn commit(conn: &mut Connection, sql: &Statements, batch: &mut Batch) -> Result<
                 .map_err(failed)?;
         }
     }
-    if let Some(first) = first {
+    if let Some(first) = batch.first {
         let mut insert = tx.prepare_cached(&sql.journal_insert).map_err(failed)?;
         for row in &batch.journal {
             insert
                 .execute(rusqlite::params_from_iter(row))
                 .map_err(failed)?;
         }
-        let (count, max): (i64, i64) = tx
+        let (count, max) = tx
             .prepare_cached(&sql.journal_check)
             .and_then(|mut check| check.query_row([first], |r| Ok((r.get(0)?, r.get(1)?))))
             .map_err(failed)?;
-        if usize::try_from(count).ok() != Some(batch.journal.len()) {
-            // Dropping `tx` rolls the whole batch back.
-            return Err(StoreError::JournalOrder {
-                id: first,
-                previous: max,
-            });
-        }
+        // An error drops `tx`, which rolls the whole batch back.
+        span.check_journal(count, max)?;
     }
     tx.commit().map_err(failed)
 }
