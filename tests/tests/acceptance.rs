@@ -362,19 +362,21 @@ impl Run {
             .count();
         let wrong_picks: usize = r.raised.get("wrong_pick").map_or(0, |s| s.values().sum());
         assert!(wrong_presses > 0, "2 % of 600 picks: some wrong presses");
+        // An operator presses again a light that did not go out within `retry_after_ms`. At
+        // 300× that is 100 ms of wall time, so a slow moment of the machine (a 40–110 ms fsync
+        // of this VM's disk) makes a retry of a press the controller had already taken, and
+        // the retry is a wrong pick. With a SIGKILL, a press while the controller is down is
+        // seen by nobody, and a retry is one of a press journaled just before the kill. No
+        // other wrong pick may appear, and without kills every wrong press raises one.
+        let repeats = self.repeated_presses();
+        assert!(
+            wrong_picks > 0 && wrong_picks <= wrong_presses + repeats,
+            "{wrong_picks} wrong picks from {wrong_presses} wrong presses and {repeats} repeats"
+        );
         if self.kills == 0 {
-            assert_eq!(
-                wrong_picks, wrong_presses,
-                "each wrong press raised wrong_pick"
-            );
-        } else {
-            // A press while the controller is down is seen by nobody, and an operator presses
-            // again a light that did not go out — which is a wrong pick if the first press
-            // was journaled just before the kill. No other wrong pick may appear.
-            let repeats = self.repeated_presses();
             assert!(
-                wrong_picks > 0 && wrong_picks <= wrong_presses + repeats,
-                "{wrong_picks} wrong picks from {wrong_presses} wrong presses and {repeats} repeats"
+                wrong_picks >= wrong_presses,
+                "each wrong press raised wrong_pick: {wrong_picks} of {wrong_presses}"
             );
         }
         let presses = self
