@@ -44,15 +44,13 @@ enum Command {
     },
 }
 
-/// Without `RUST_LOG`: our own information, and only warnings from the OPC UA stack, which
-/// narrates every connection at info level. Its transport and session loop are silent: each
-/// lost or refused connection already gives one `OPC UA source down` warning of ours with the
-/// cause, and the library said the same in five more lines, three of them at ERROR, for what
-/// is an expected event on a plant network (a line server restarting). `RUST_LOG` brings them
-/// back (`RUST_LOG=info,opcua_client=debug`).
-const DEFAULT_LOG: &str = "info,opcua_client=warn,opcua_client::transport=off,\
-     opcua_client::session::event_loop=off,opcua_client::config=error,opcua_server=warn,\
-     opcua_core=warn,opcua_crypto=warn";
+/// Without `RUST_LOG`: our own information, and only errors from the OPC UA client, which
+/// narrates every connection at info level and warns about what is an expected event on a
+/// plant network (a line server restarting: "Failed to close session" once per lost link).
+/// Its transport and session loop are silent. Each outage is one `OPC UA source down` warning
+/// of ours with the cause. `RUST_LOG` brings them back (`RUST_LOG=info,opcua_client=debug`).
+const DEFAULT_LOG: &str = "info,opcua_client=error,opcua_client::transport=off,\
+     opcua_client::session::event_loop=off,opcua_server=warn,opcua_core=error,opcua_crypto=warn";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -3,6 +3,8 @@
 //!
 //! - [`config`]: what the file says — endpoint, security, user, NodeIds, layout.
 //! - [`decode`]: OPC UA values to record fields, whatever types the PLC uses.
+//! - `nodes`: the layout resolved on a server — what one Read asks for and how its values
+//!   become records (slot nodes, field arrays with index ranges, a ring's write index).
 //! - `connection`: one session, opened fresh after every loss (see there why).
 //! - [`NoDelay`]: the TCP connector every session uses, Nagle's algorithm off.
 //! - [`source`]: the task — handshake and FIFO layouts, acknowledgement after durability,
@@ -11,6 +13,7 @@ pub mod config;
 mod connection;
 pub mod decode;
 mod nodelay;
+mod nodes;
 pub mod source;
 
 pub use config::SourceConfig;

@@ -56,6 +56,7 @@ alarm_kinds! {
     PartMissingAtInstall => "part_missing_at_install", Critical;
     SourceDisconnected => "source_disconnected", Critical;
     NoHandshake => "no_handshake", Critical;
+    SourceLayoutMismatch => "source_layout_mismatch", Critical;
     DeviceOffline => "device_offline", High;
 }
 

@@ -5,6 +5,7 @@
 //! the namespace (by URI, because a server may renumber its namespaces on restart), the layout,
 //! the FIFO order and how option codes are packed all come from the file.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -106,24 +107,34 @@ pub struct RecordNodes {
     pub options: String,
 }
 
-/// The two layouts plants use to hand over the broadcast.
+/// The two ways plants hand over the broadcast.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
 pub enum Layout {
-    /// One record at a time: the PLC presents a record, changes `counter`, and waits until the
-    /// client writes the acknowledgement before presenting the next one.
+    /// One record at a time: the PLC presents a record, signals it on `trigger`, and waits
+    /// until the client writes the acknowledgement before presenting the next one.
     Handshake {
         record: RecordNodes,
-        counter: String,
+        /// The node that signals a presented record (`counter` in files written before
+        /// trigger kinds existed).
+        #[serde(alias = "counter")]
+        trigger: String,
+        #[serde(default)]
+        trigger_kind: TriggerKind,
         ack: String,
         #[serde(default)]
         ack_with: AckWith,
+        /// Who sets a Boolean acknowledgement back to false (`ack_with = "flag"` only).
+        #[serde(default)]
+        ack_clear: Option<AckClear>,
         /// Boolean the PLC raises when nobody acknowledged in time.
         #[serde(default)]
         no_handshake: Option<String>,
     },
-    /// The last N records in slots plus a trigger (`LastSeq` or a counter) that changes on
-    /// every new record; nothing waits for the client.
+    /// The last N records plus a trigger (`LastSeq` or a counter) that changes on every new
+    /// record; nothing waits for the client. The records sit either in one node per field and
+    /// slot (`slots`, `slot_template`) or in one array per field (`arrays`: slot *i* is element
+    /// *i* of every array).
     Fifo {
         trigger: String,
         #[serde(default)]
@@ -132,38 +143,105 @@ pub enum Layout {
         #[serde(default)]
         slots: Vec<RecordNodes>,
         /// … or one template with `{i}` for the slot index, `slot_count` times from
-        /// `first_index`.
+        /// `first_index` …
         #[serde(default)]
         slot_template: Option<RecordNodes>,
+        /// … or one array node per field, elements `first_index ..= first_index + slot_count
+        /// - 1` read with an index range, every array in one Read.
+        #[serde(default)]
+        arrays: Option<RecordNodes>,
         #[serde(default)]
         slot_count: usize,
         #[serde(default)]
         first_index: usize,
+        /// `order = "ring"`: the integer node holding the ring's write position, counted like
+        /// `first_index` (the PLC's own element numbers).
+        #[serde(default)]
+        write_index: Option<String>,
+        #[serde(default)]
+        write_index_points: WriteIndex,
     },
+}
+
+/// How the PLC says a record is presented.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// An integer stepped for every presentation.
+    #[default]
+    Counter,
+    /// A Boolean inverted for every presentation.
+    Toggle,
+    /// A Boolean DataReady: true while a record waits for its acknowledgement, false in
+    /// between; every rising edge is a presentation.
+    Strobe,
+}
+
+impl TriggerKind {
+    /// The name used in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerKind::Counter => "counter",
+            TriggerKind::Toggle => "toggle",
+            TriggerKind::Strobe => "strobe",
+        }
+    }
 }
 
 /// What the client writes to the handshake's `ack` node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AckWith {
-    /// The counter value of the presented record.
+    /// The trigger's value echoed: the counter, or the toggle bit.
     #[default]
     Counter,
-    /// The record's sequence number. The PLC must then clear `ack` when it presents a record,
-    /// or a rebroadcast of the same number would look acknowledged already.
+    /// The record's sequence number.
     Seq,
+    /// The ack Boolean inverted, for PLCs that wait for it to change.
+    Toggle,
+    /// The ack Boolean set to true; set back to false by the PLC or by Takt (`ack_clear`).
+    Flag,
 }
 
-/// Which end of the FIFO holds the newest record.
+/// Who sets a Boolean acknowledgement back to false.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckClear {
+    /// The PLC, when it takes the acknowledgement.
+    Plc,
+    /// Takt, once the PLC has dropped its strobe (the four-phase handshake).
+    Takt,
+}
+
+/// Where the FIFO's newest record is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FifoOrder {
+    /// A shift register: slot 0 newest.
     #[default]
     NewestFirst,
+    /// Filled from slot 0; once full, the last slot is newest.
     OldestFirst,
+    /// A ring buffer: the PLC writes each record at `write_index` and moves it on.
+    Ring,
 }
 
-/// How a single string of option codes is split.
+/// What a ring's `write_index` points at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteIndex {
+    /// The slot the next record will be written to (the oldest, once the ring is full).
+    #[default]
+    Next,
+    /// The slot the newest record was written to.
+    Last,
+}
+
+/// How option codes arrive, and how they become the plant's `KEY=VALUE` codes.
+///
+/// A positional string is cut at `positions`; any other string is split at `separators` (and
+/// into `width`-character codes); array elements are codes already. Every code is then looked
+/// up in `codes`, or has its `key_value` character turned into `=`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptionsFormat {
@@ -171,6 +249,14 @@ pub struct OptionsFormat {
     pub separators: String,
     /// Codes packed without separators, this many characters each (`"P7LWH2"` → P7L, WH2).
     pub width: Option<usize>,
+    /// The character between key and value in the PLC's codes (`:` for `SEAT:LTHR-BLK`).
+    pub key_value: char,
+    /// Bare codes as the line sends them → the plant's `KEY=VALUE` code.
+    pub codes: BTreeMap<String, String>,
+    /// A code that `codes` does not list and that has no key.
+    pub unmapped: Unmapped,
+    /// A fixed-width positional string: each option at its own character positions.
+    pub positions: Vec<OptionPosition>,
 }
 
 impl Default for OptionsFormat {
@@ -178,8 +264,36 @@ impl Default for OptionsFormat {
         Self {
             separators: ",;".to_owned(),
             width: None,
+            key_value: '=',
+            codes: BTreeMap::new(),
+            unmapped: Unmapped::Reject,
+            positions: Vec::new(),
         }
     }
+}
+
+/// What becomes of a bare code `codes` does not list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unmapped {
+    /// The record is rejected, naming the code: a code nobody mapped may be one that matters.
+    #[default]
+    Reject,
+    /// Left out: lines send codes no family needs (paint shop, logistics).
+    Ignore,
+}
+
+/// One option of a positional string: characters `start .. start + width` (0-based) hold the
+/// value of option `key`; all blanks mean the vehicle does not have it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionPosition {
+    pub key: String,
+    pub start: usize,
+    pub width: usize,
+    /// The characters as sent → the plant's value; left out, the characters are the value.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -295,52 +409,85 @@ impl SourceConfig {
                 push(field.into(), "must be at least 1".into());
             }
         }
-        if self.options_format.width == Some(0) {
-            push("options_format.width".into(), "must be at least 1".into());
-        }
         let mut nodes = Vec::new();
         match &self.layout {
             Layout::Handshake {
                 record,
-                counter,
+                trigger,
+                trigger_kind,
                 ack,
+                ack_with,
+                ack_clear,
                 no_handshake,
-                ..
             } => {
                 record.collect("layout.record", &mut nodes);
-                nodes.push(("layout.counter".into(), counter.clone()));
+                nodes.push(("layout.trigger".into(), trigger.clone()));
                 nodes.push(("layout.ack".into(), ack.clone()));
                 if let Some(n) = no_handshake {
                     nodes.push(("layout.no_handshake".into(), n.clone()));
                 }
+                if let Some(message) = handshake_mismatch(*trigger_kind, *ack_with, *ack_clear) {
+                    let field = if ack_clear.is_some() && *ack_with != AckWith::Flag {
+                        "layout.ack_clear"
+                    } else {
+                        "layout.ack_with"
+                    };
+                    push(field.into(), message.into());
+                }
             }
             Layout::Fifo {
                 trigger,
+                order,
                 slots,
                 slot_template,
+                arrays,
                 slot_count,
+                write_index,
                 ..
             } => {
                 nodes.push(("layout.trigger".into(), trigger.clone()));
-                match (slots.is_empty(), slot_template) {
-                    (true, None) => push(
+                let given = [!slots.is_empty(), slot_template.is_some(), arrays.is_some()];
+                match given.iter().filter(|g| **g).count() {
+                    0 => push(
                         "layout.slots".into(),
-                        "give `slots` or `slot_template` with `slot_count`".into(),
+                        "give `slots`, `slot_template` or `arrays` (with `slot_count`)".into(),
                     ),
-                    (false, Some(_)) => push(
-                        "layout.slot_template".into(),
-                        "give `slots` or `slot_template`, not both".into(),
+                    1 => {}
+                    _ => push(
+                        "layout.slots".into(),
+                        "give one of `slots`, `slot_template` and `arrays`".into(),
                     ),
-                    (true, Some(_)) if *slot_count == 0 => push(
+                }
+                if slots.is_empty() && *slot_count == 0 {
+                    push(
                         "layout.slot_count".into(),
-                        "must be at least 1 with `slot_template`".into(),
+                        "must be at least 1 with `slot_template` or `arrays`".into(),
+                    );
+                }
+                match (order, write_index) {
+                    (FifoOrder::Ring, None) => push(
+                        "layout.write_index".into(),
+                        "a ring needs the node of its write index".into(),
                     ),
-                    _ => {}
+                    (FifoOrder::Ring, Some(index)) => {
+                        nodes.push(("layout.write_index".into(), index.clone()));
+                    }
+                    (_, Some(_)) => push(
+                        "layout.write_index".into(),
+                        "only a ring (`order = \"ring\"`) has a write index".into(),
+                    ),
+                    (_, None) => {}
+                }
+                if let Some(arrays) = arrays {
+                    arrays.collect("layout.arrays", &mut nodes);
                 }
                 for (i, slot) in self.fifo_slots().iter().enumerate() {
                     slot.collect(&format!("layout.slots[{i}]"), &mut nodes);
                 }
             }
+        }
+        for issue in self.options_format.validate() {
+            push(format!("options_format.{}", issue.path), issue.message);
         }
         if let Some(state) = &self.line_state {
             nodes.push(("line_state.running".into(), state.running.clone()));
@@ -362,6 +509,109 @@ impl SourceConfig {
             );
         }
         issues
+    }
+}
+
+/// Why a handshake's trigger and acknowledgement cannot work together, if they cannot: what a
+/// file can be checked for without a connection.
+fn handshake_mismatch(
+    trigger: TriggerKind,
+    ack: AckWith,
+    clear: Option<AckClear>,
+) -> Option<&'static str> {
+    let strobe = trigger == TriggerKind::Strobe;
+    match (ack, clear) {
+        (AckWith::Flag, None) => Some(
+            "a Boolean acknowledgement needs `ack_clear`: who sets it back to false, `plc` or `takt`",
+        ),
+        (AckWith::Flag, Some(AckClear::Takt)) if !strobe => Some(
+            "Takt clears its acknowledgement when the strobe falls; with a counter or toggle \
+             trigger the PLC must (`ack_clear = \"plc\"`)",
+        ),
+        (AckWith::Flag, Some(_)) => None,
+        (_, Some(_)) => Some("`ack_clear` goes with `ack_with = \"flag\"` only"),
+        (AckWith::Counter, None) if strobe => Some(
+            "echoing a strobe would always write true: use `ack_with = \"flag\"`, `\"seq\"` or \
+             `\"toggle\"`",
+        ),
+        _ => None,
+    }
+}
+
+impl OptionsFormat {
+    /// Problems within the format itself (codes are checked against the plant's options by
+    /// the controller, which knows them).
+    fn validate(&self) -> Vec<SourceIssue> {
+        let mut issues = Vec::new();
+        let mut push = |path: String, message: &str| {
+            issues.push(SourceIssue {
+                path,
+                message: message.to_owned(),
+            });
+        };
+        if self.width == Some(0) {
+            push("width".into(), "must be at least 1");
+        }
+        if self.key_value.is_whitespace() || self.separators.contains(self.key_value) {
+            push(
+                "key_value".into(),
+                "must not be whitespace or one of `separators`",
+            );
+        }
+        if !self.positions.is_empty() && self.width.is_some() {
+            push(
+                "positions".into(),
+                "a positional string has no `width`: give one or the other",
+            );
+        }
+        let mut ends: Vec<(usize, usize)> = Vec::new();
+        for (i, p) in self.positions.iter().enumerate() {
+            if p.width == 0 {
+                push(format!("positions[{i}].width"), "must be at least 1");
+            }
+            let span = (p.start, p.start + p.width);
+            if ends.iter().any(|&(s, e)| span.0 < e && s < span.1) {
+                push(
+                    format!("positions[{i}].start"),
+                    "overlaps another option's characters",
+                );
+            }
+            ends.push(span);
+            if let Some((sent, _)) = p.values.iter().find(|(k, _)| k.chars().count() > p.width) {
+                push(
+                    format!("positions[{i}].values.{sent}"),
+                    "is longer than the position's width",
+                );
+            }
+        }
+        issues
+    }
+
+    /// Every `KEY=VALUE` code this format can produce from its tables, with its path, so the
+    /// controller can check them against the plant's option list.
+    pub fn mapped_codes(&self) -> Vec<(String, String)> {
+        let mut codes: Vec<(String, String)> = self
+            .codes
+            .iter()
+            .map(|(sent, code)| (format!("codes.{sent}"), code.clone()))
+            .collect();
+        for (i, p) in self.positions.iter().enumerate() {
+            for (sent, value) in &p.values {
+                codes.push((
+                    format!("positions[{i}].values.{sent}"),
+                    format!("{}={value}", p.key),
+                ));
+            }
+        }
+        codes
+    }
+
+    /// The option keys of a positional string, with their paths.
+    pub fn position_keys(&self) -> impl Iterator<Item = (String, &str)> {
+        self.positions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("positions[{i}].key"), p.key.as_str()))
     }
 }
 
@@ -452,8 +702,8 @@ mod tests {
         cfg.namespace_uri = None;
         cfg.password = Some("x".into());
         cfg.poll_ms = 0;
-        if let Layout::Handshake { counter, .. } = &mut cfg.layout {
-            *counter = "Counter".into();
+        if let Layout::Handshake { trigger, .. } = &mut cfg.layout {
+            *trigger = "Counter".into();
         }
         let paths: Vec<String> = cfg.validate().into_iter().map(|i| i.path).collect();
         assert_eq!(
@@ -462,7 +712,7 @@ mod tests {
                 "endpoint",
                 "user",
                 "poll_ms",
-                "layout.counter",
+                "layout.trigger",
                 "namespace_uri"
             ]
         );
@@ -483,5 +733,112 @@ mod tests {
         assert_eq!(node.resolve(4), NodeId::new(4, "A1.B1.Seq"));
         let fixed = NodeRef::parse("ns=3;i=2001").expect("node");
         assert_eq!(fixed.resolve(4), NodeId::new(3, 2001u32));
+    }
+    fn with_layout(layout: &str) -> SourceConfig {
+        parse(&format!(
+            r#"
+            line = "A1"
+            point = "B1"
+            endpoint = "opc.tcp://127.0.0.1:4840/"
+            [layout]
+            {layout}
+            "#
+        ))
+    }
+
+    fn paths(cfg: &SourceConfig) -> Vec<String> {
+        cfg.validate().into_iter().map(|i| i.path).collect()
+    }
+
+    #[test]
+    fn handshake_triggers_and_acknowledgements_are_checked_as_pairs() {
+        let record = r#"record = { seq = "ns=2;i=1", vin = "ns=2;i=2", model = "ns=2;i=3", options = "ns=2;i=4" }"#;
+        let table = [
+            ("counter", "counter", None, None),
+            ("counter", "seq", None, None),
+            ("toggle", "counter", None, None),
+            ("toggle", "toggle", None, None),
+            ("strobe", "flag", Some("takt"), None),
+            ("strobe", "flag", Some("plc"), None),
+            ("strobe", "seq", None, None),
+            ("counter", "flag", Some("plc"), None),
+            ("strobe", "counter", None, Some("layout.ack_with")),
+            ("strobe", "flag", None, Some("layout.ack_with")),
+            ("counter", "flag", Some("takt"), Some("layout.ack_with")),
+            ("counter", "seq", Some("plc"), Some("layout.ack_clear")),
+        ];
+        for (trigger, ack, clear, fault) in table {
+            let clear = clear
+                .map(|c| format!("ack_clear = \"{c}\""))
+                .unwrap_or_default();
+            let cfg = with_layout(&format!(
+                "kind = \"handshake\"\ntrigger = \"ns=2;i=5\"\ntrigger_kind = \"{trigger}\"\nack = \"ns=2;i=6\"\nack_with = \"{ack}\"\n{clear}\n{record}"
+            ));
+            let expected: Vec<String> = fault.into_iter().map(str::to_owned).collect();
+            assert_eq!(paths(&cfg), expected, "{trigger} / {ack} / {clear}");
+        }
+    }
+
+    #[test]
+    fn the_old_counter_key_still_names_the_trigger() {
+        let cfg = parse(HANDSHAKE);
+        assert!(
+            matches!(&cfg.layout, Layout::Handshake { trigger, trigger_kind: TriggerKind::Counter, .. } if trigger == "s=A1.B1.Counter")
+        );
+    }
+
+    #[test]
+    fn field_arrays_and_rings_need_their_counts_and_index() {
+        let arrays = r#"arrays = { seq = "ns=2;i=1", vin = "ns=2;i=2", model = "ns=2;i=3", options = "ns=2;i=4" }"#;
+        let ok = with_layout(&format!(
+            "kind = \"fifo\"\ntrigger = \"ns=2;i=9\"\nslot_count = 32\n{arrays}"
+        ));
+        assert_eq!(paths(&ok), Vec::<String>::new());
+        let no_count = with_layout(&format!(
+            "kind = \"fifo\"\ntrigger = \"ns=2;i=9\"\n{arrays}"
+        ));
+        assert_eq!(paths(&no_count), ["layout.slot_count"]);
+        let ring = with_layout(&format!(
+            "kind = \"fifo\"\ntrigger = \"ns=2;i=9\"\norder = \"ring\"\nslot_count = 8\n{arrays}"
+        ));
+        assert_eq!(paths(&ring), ["layout.write_index"]);
+        let stray = with_layout(&format!(
+            "kind = \"fifo\"\ntrigger = \"ns=2;i=9\"\nwrite_index = \"ns=2;i=8\"\nslot_count = 8\n{arrays}"
+        ));
+        assert_eq!(paths(&stray), ["layout.write_index"]);
+        let both = with_layout(&format!(
+            "kind = \"fifo\"\ntrigger = \"ns=2;i=9\"\nslot_count = 8\n{arrays}\nslot_template = {{ seq = \"ns=2;s=S{{i}}\", vin = \"ns=2;s=V{{i}}\", model = \"ns=2;s=M{{i}}\", options = \"ns=2;s=O{{i}}\" }}"
+        ));
+        assert_eq!(paths(&both), ["layout.slots"]);
+    }
+
+    #[test]
+    fn option_formats_are_checked_in_themselves() {
+        let mut cfg = parse(HANDSHAKE);
+        cfg.options_format.key_value = ',';
+        cfg.options_format.width = Some(2);
+        cfg.options_format.positions = vec![
+            OptionPosition {
+                key: "DRIVE".into(),
+                start: 0,
+                width: 1,
+                values: BTreeMap::new(),
+            },
+            OptionPosition {
+                key: "SEAT".into(),
+                start: 0,
+                width: 2,
+                values: BTreeMap::from([("LTB".into(), "LTHR-BLK".into())]),
+            },
+        ];
+        assert_eq!(
+            paths(&cfg),
+            [
+                "options_format.key_value",
+                "options_format.positions",
+                "options_format.positions[1].start",
+                "options_format.positions[1].values.LTB",
+            ]
+        );
     }
 }

@@ -230,22 +230,36 @@ impl Link {
     /// Reads the values of `nodes`, in order.
     pub(crate) async fn read(&self, nodes: &[NodeId]) -> Result<Vec<DataValue>, LinkError> {
         let ids: Vec<ReadValueId> = nodes.iter().map(ReadValueId::from).collect();
+        self.read_values(&ids).await
+    }
+
+    /// One Read of `ids` (index ranges included), values in order.
+    pub(crate) async fn read_values(
+        &self,
+        ids: &[ReadValueId],
+    ) -> Result<Vec<DataValue>, LinkError> {
         let values = self
-            .timed(self.session.read(&ids, TimestampsToReturn::Neither, 0.0))
+            .timed(self.session.read(ids, TimestampsToReturn::Neither, 0.0))
             .await?
             .map_err(|e| LinkError::opcua("read", &e))?;
-        if values.len() != nodes.len() {
+        if values.len() != ids.len() {
             return Err(LinkError(format!(
                 "read of {} nodes answered {} values",
-                nodes.len(),
+                ids.len(),
                 values.len()
             )));
         }
         Ok(values)
     }
 
-    /// Writes one value; a refused write is an error naming the node and status.
-    pub(crate) async fn write(&self, node: &NodeId, value: Variant) -> Result<(), LinkError> {
+    /// Writes one value. The outer error is the link's; the inner one the server's refusal
+    /// (wrong type, not writable), named with the node and status — kept apart because
+    /// reconnecting mends the first and never the second.
+    pub(crate) async fn write(
+        &self,
+        node: &NodeId,
+        value: Variant,
+    ) -> Result<Result<(), String>, LinkError> {
         let write = WriteValue {
             node_id: node.clone(),
             attribute_id: AttributeId::Value as u32,
@@ -257,8 +271,8 @@ impl Link {
             .await?
             .map_err(|e| LinkError::opcua("write", &e))?;
         match results.first() {
-            Some(status) if status.is_good() => Ok(()),
-            Some(status) => Err(LinkError(explain(
+            Some(status) if status.is_good() => Ok(Ok(())),
+            Some(status) => Ok(Err(explain(
                 *status,
                 &format!("write to {node} refused: {status}"),
             ))),

@@ -8,7 +8,7 @@
 use ::opcua::types::{DataValue, Variant};
 use takt_core::RawRecord;
 
-use super::config::OptionsFormat;
+use super::config::{OptionsFormat, Unmapped};
 
 /// A field that could not be read as what it should be.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,33 +95,42 @@ pub(crate) fn flag(field: &'static str, v: &Variant) -> Result<bool, FieldError>
     }
 }
 
-/// Option codes from a string array or one string split as `format` says.
+/// Option codes from a string array or one string, as `format` says, in the plant's
+/// `KEY=VALUE` form.
 pub(crate) fn options(v: &Variant, format: &OptionsFormat) -> Result<Vec<String>, FieldError> {
-    const FIELD: &str = "options";
-    let mut codes = Vec::new();
+    let mut pieces = Vec::new();
     match v {
         Variant::Array(array) => {
             for (i, element) in array.values.iter().enumerate() {
                 let code = text(element).ok_or_else(|| {
                     error(
-                        FIELD,
+                        OPTIONS,
                         format!("element {i}: {} is not text", describe(element)),
                     )
                 })?;
                 if !code.is_empty() {
-                    codes.push(code);
+                    pieces.push(code);
                 }
             }
         }
         Variant::Empty => {}
         other => {
             let s = text(other)
-                .ok_or_else(|| error(FIELD, format!("{} is not text", describe(other))))?;
-            split(&s, format, &mut codes)?;
+                .ok_or_else(|| error(OPTIONS, format!("{} is not text", describe(other))))?;
+            if !format.positions.is_empty() {
+                return positional(&s, format);
+            }
+            split(&s, format, &mut pieces)?;
         }
+    }
+    let mut codes = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        codes.extend(canonical(piece, format)?);
     }
     Ok(codes)
 }
+
+const OPTIONS: &str = "options";
 
 fn split(s: &str, format: &OptionsFormat, out: &mut Vec<String>) -> Result<(), FieldError> {
     let pieces = s
@@ -134,7 +143,7 @@ fn split(s: &str, format: &OptionsFormat, out: &mut Vec<String>) -> Result<(), F
                 let chars: Vec<char> = piece.chars().collect();
                 if !chars.len().is_multiple_of(width) {
                     return Err(error(
-                        "options",
+                        OPTIONS,
                         format!("`{piece}` is not a whole number of {width}-character codes"),
                     ));
                 }
@@ -145,7 +154,68 @@ fn split(s: &str, format: &OptionsFormat, out: &mut Vec<String>) -> Result<(), F
     Ok(())
 }
 
-fn describe(v: &Variant) -> String {
+/// One code as the PLC wrote it → the plant's `KEY=VALUE` code, or nothing (an unmapped bare
+/// code the format ignores).
+fn canonical(piece: String, format: &OptionsFormat) -> Result<Option<String>, FieldError> {
+    if let Some(code) = format.codes.get(&piece) {
+        return Ok(Some(code.clone()));
+    }
+    if let Some((key, value)) = piece.split_once(format.key_value) {
+        return Ok(Some(format!("{key}={value}")));
+    }
+    match (format.codes.is_empty(), format.unmapped) {
+        (false, Unmapped::Ignore) => Ok(None),
+        (false, Unmapped::Reject) => Err(error(
+            OPTIONS,
+            format!("code `{piece}` is not in `options_format.codes`"),
+        )),
+        // No table: the plant's validation names the code and what it expected.
+        (true, _) => Ok(Some(piece)),
+    }
+}
+
+/// A fixed-width positional string: each configured option at its own characters.
+fn positional(s: &str, format: &OptionsFormat) -> Result<Vec<String>, FieldError> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut codes = Vec::with_capacity(format.positions.len());
+    for position in &format.positions {
+        let end = position.start + position.width;
+        let Some(cut) = chars.get(position.start..end) else {
+            // A PLC string is often trimmed of trailing blanks: a short string means absent.
+            if chars.len() <= position.start {
+                continue;
+            }
+            return Err(error(
+                OPTIONS,
+                format!(
+                    "`{s}` ends inside {} (characters {}..{end})",
+                    position.key, position.start
+                ),
+            ));
+        };
+        let sent: String = cut.iter().collect::<String>().trim().to_owned();
+        if sent.is_empty() {
+            continue;
+        }
+        let value = if position.values.is_empty() {
+            sent
+        } else {
+            position.values.get(&sent).cloned().ok_or_else(|| {
+                error(
+                    OPTIONS,
+                    format!(
+                        "`{sent}` at characters {}..{end} is not a value of {} in `options_format.positions`",
+                        position.start, position.key
+                    ),
+                )
+            })?
+        };
+        codes.push(format!("{}={value}", position.key));
+    }
+    Ok(codes)
+}
+
+pub(crate) fn describe(v: &Variant) -> String {
     match v {
         Variant::Array(a) => format!("an array of {} values", a.values.len()),
         Variant::Empty => "an empty value".to_owned(),
@@ -191,8 +261,11 @@ impl RecordValues<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use ::opcua::types::{Array, StatusCode, UAString, VariantScalarTypeId};
 
+    use super::super::config::OptionPosition;
     use super::*;
 
     fn s(text: &str) -> Variant {
@@ -241,6 +314,7 @@ mod tests {
         let packed = OptionsFormat {
             separators: String::new(),
             width: Some(3),
+            ..OptionsFormat::default()
         };
         assert_eq!(
             options(&s("P7LWH2"), &packed),
@@ -268,5 +342,96 @@ mod tests {
         assert_eq!(flag("running", &Variant::Byte(1)), Ok(true));
         assert_eq!(flag("running", &Variant::Boolean(false)), Ok(false));
         assert!(flag("running", &s("yes")).is_err());
+    }
+    #[test]
+    fn codes_with_another_key_separator_become_key_value() {
+        let colon = OptionsFormat {
+            key_value: ':',
+            ..OptionsFormat::default()
+        };
+        assert_eq!(
+            options(&s("SEAT:LTHR-BLK, DRIVE:LHD;WHEEL=19-ALLOY"), &colon),
+            Ok(vec![
+                "SEAT=LTHR-BLK".into(),
+                "DRIVE=LHD".into(),
+                "WHEEL=19-ALLOY".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn bare_codes_are_mapped_through_the_table_or_rejected_by_name() {
+        let mut table = OptionsFormat {
+            codes: BTreeMap::from([
+                ("P7L".into(), "SEAT=LTHR-BLK".into()),
+                ("WH2".into(), "WHEEL=18-ALLOY".into()),
+            ]),
+            ..OptionsFormat::default()
+        };
+        assert_eq!(
+            options(&s("P7L WH2 DRIVE=LHD"), &table),
+            Ok(vec![
+                "SEAT=LTHR-BLK".into(),
+                "WHEEL=18-ALLOY".into(),
+                "DRIVE=LHD".into()
+            ])
+        );
+        let err = options(&s("P7L X9Q"), &table).expect_err("unmapped");
+        assert!(err.problem.contains("`X9Q`"), "{err}");
+        table.unmapped = Unmapped::Ignore;
+        assert_eq!(
+            options(&s("P7L X9Q"), &table),
+            Ok(vec!["SEAT=LTHR-BLK".into()])
+        );
+    }
+
+    #[test]
+    fn positional_strings_are_cut_at_their_positions() {
+        let format = OptionsFormat {
+            positions: vec![
+                OptionPosition {
+                    key: "DRIVE".into(),
+                    start: 0,
+                    width: 1,
+                    values: BTreeMap::from([
+                        ("L".into(), "LHD".into()),
+                        ("R".into(), "RHD".into()),
+                    ]),
+                },
+                OptionPosition {
+                    key: "SEAT".into(),
+                    start: 1,
+                    width: 8,
+                    values: BTreeMap::new(),
+                },
+                OptionPosition {
+                    key: "HITCH".into(),
+                    start: 9,
+                    width: 2,
+                    values: BTreeMap::from([("HY".into(), "YES".into())]),
+                },
+            ],
+            ..OptionsFormat::default()
+        };
+        assert_eq!(
+            options(&s("LLTHR-BLKHY"), &format),
+            Ok(vec![
+                "DRIVE=LHD".into(),
+                "SEAT=LTHR-BLK".into(),
+                "HITCH=YES".into()
+            ])
+        );
+        // Blanks and a string trimmed before the last position: those options are absent.
+        assert_eq!(
+            options(&s("R        "), &format),
+            Ok(vec!["DRIVE=RHD".into()])
+        );
+        let err = options(&s("X"), &format).expect_err("unknown value");
+        assert!(
+            err.problem.contains("`X`") && err.problem.contains("DRIVE"),
+            "{err}"
+        );
+        let err = options(&s("LLTHR"), &format).expect_err("cut short");
+        assert!(err.problem.contains("SEAT"), "{err}");
     }
 }

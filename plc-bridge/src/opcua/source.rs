@@ -1,35 +1,40 @@
 //! The broadcast source task: reads one broadcast point from a line server and hands every
 //! record to the journal, acknowledging to the PLC only once the journal holds it.
 //!
-//! - **Handshake layout**: on every change of the counter (and at every poll, in case a
-//!   notification was lost) the record nodes are read in one request; the record is delivered
-//!   and, once durable, the acknowledgement is written. A record already acknowledged (before a
-//!   reconnect or a restart of the controller) is not delivered again.
-//! - **FIFO layout**: on every change of the trigger the two newest slots are read; when the
-//!   second is the record that was newest before, the first is the one new record (the common
-//!   case, one small request). Otherwise, and at every poll, all slots are read in one request
-//!   and every record not delivered yet, or whose payload changed (a correction), is delivered
-//!   oldest first. After a restart everything in the FIFO is delivered once more; the core
-//!   ignores what it already has (same number, same payload).
+//! - **Handshake layout**: on every change of the trigger (a counter, a toggle bit or a
+//!   DataReady strobe) and at every poll, in case a notification was lost, the trigger, the
+//!   acknowledgement and the record are read in one request. What the PLC shows decides:
+//!   a presented record whose acknowledgement the PLC does not show is journaled (unless the
+//!   journal holds it already) and acknowledged — again, if the PLC presents it again — so no
+//!   behaviour of the PLC can leave its handshake waiting on Takt.
+//! - **FIFO layout** (slot nodes, field arrays or a ring, see `nodes`): on every change of the
+//!   trigger the two newest slots are read; when the second is the record that was newest
+//!   before, the first is the one new record (the common case, one small request). Otherwise,
+//!   and at every poll, all slots are read in one request and every record not delivered yet,
+//!   or whose payload changed (a correction), is delivered oldest first. After a restart
+//!   everything in the FIFO is delivered once more; the core ignores what it already has.
 //! - After every (re)connect the layout's state is read before anything else, so what happened
-//!   while the link was down is caught up. The link going down and coming back, and the PLC's
-//!   "no handshake" flag, are delivered as conditions (alarms).
+//!   while the link was down is caught up. Conditions (alarms) are delivered when they change:
+//!   the link lost and back (one per outage, however many retries), the PLC's "no handshake"
+//!   flag, and nodes that are not what the layout says (a layout mismatch: alarmed and retried
+//!   at every poll, never a reconnect storm).
 //! - The task stops when its [`SourceHandle`] is dropped.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::opcua::types::{DataValue, NodeId, Variant};
+use ::opcua::types::{DataValue, Variant};
 use serde::Serialize;
 use takt_core::{AlarmKind, Input, RawRecord};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{MissedTickBehavior, sleep};
 
-use super::config::{AckWith, FifoOrder, Layout, NodeRef, RecordNodes, SourceConfig};
+use super::config::{AckClear, AckWith, FifoOrder, Layout, SourceConfig, TriggerKind};
 use super::connection::{self, Link, LinkError};
-use super::decode::{self, RecordValues};
+use super::decode;
+use super::nodes::{FifoNodes, Nodes};
 
 /// Where inputs go: the controller's journal. `deliver` resolves once the input is durable; an
 /// error means it is not, and the source will offer it again.
@@ -104,9 +109,12 @@ pub fn spawn<S: InputSink>(cfg: SourceConfig, sink: Arc<S>) -> Result<SourceHand
         link_alarm: None,
         no_handshake: None,
         line_state: None,
-        acked_counter: None,
+        acked_trigger: None,
         fifo_seen: HashMap::new(),
         fifo_newest: None,
+        acked_record: None,
+        spell_caught_up: false,
+        layout_problem: None,
         rejected: HashSet::new(),
     };
     let task = tokio::spawn(source.run(client, commands));
@@ -117,121 +125,6 @@ pub fn spawn<S: InputSink>(cfg: SourceConfig, sink: Arc<S>) -> Result<SourceHand
     })
 }
 
-/// The NodeIds of a source on the server it is connected to.
-#[derive(Debug)]
-struct Nodes {
-    trigger: NodeId,
-    ack: Option<NodeId>,
-    no_handshake: Option<NodeId>,
-    /// Handshake: one record; FIFO: every slot, in slot order.
-    records: Vec<ResolvedRecord>,
-    running: Option<NodeId>,
-    stop_reason: Option<NodeId>,
-}
-
-#[derive(Debug)]
-struct ResolvedRecord {
-    seq: NodeId,
-    vin: NodeId,
-    body: Option<NodeId>,
-    model: NodeId,
-    options: NodeId,
-}
-
-impl ResolvedRecord {
-    fn new(nodes: &RecordNodes, ns: u16) -> Result<Self, LinkError> {
-        Ok(Self {
-            seq: node(&nodes.seq, ns)?,
-            vin: node(&nodes.vin, ns)?,
-            body: nodes.body.as_deref().map(|b| node(b, ns)).transpose()?,
-            model: node(&nodes.model, ns)?,
-            options: node(&nodes.options, ns)?,
-        })
-    }
-
-    fn push_ids(&self, out: &mut Vec<NodeId>) {
-        out.extend([self.seq.clone(), self.vin.clone()]);
-        out.extend(self.body.clone());
-        out.extend([self.model.clone(), self.options.clone()]);
-    }
-
-    /// Picks this record's values off the front of `values` (as laid out by `push_ids`).
-    fn take<'a>(
-        &self,
-        values: &mut impl Iterator<Item = &'a DataValue>,
-    ) -> Option<RecordValues<'a>> {
-        Some(RecordValues {
-            seq: values.next()?,
-            vin: values.next()?,
-            body: match self.body {
-                Some(_) => Some(values.next()?),
-                None => None,
-            },
-            model: values.next()?,
-            options: values.next()?,
-        })
-    }
-}
-
-fn node(text: &str, ns: u16) -> Result<NodeId, LinkError> {
-    NodeRef::parse(text)
-        .map(|n| n.resolve(ns))
-        .map_err(LinkError)
-}
-
-impl Nodes {
-    fn resolve(cfg: &SourceConfig, ns: u16) -> Result<Self, LinkError> {
-        let (running, stop_reason) = match &cfg.line_state {
-            Some(state) => (
-                Some(node(&state.running, ns)?),
-                state
-                    .stop_reason
-                    .as_deref()
-                    .map(|r| node(r, ns))
-                    .transpose()?,
-            ),
-            None => (None, None),
-        };
-        Ok(match &cfg.layout {
-            Layout::Handshake {
-                record,
-                counter,
-                ack,
-                no_handshake,
-                ..
-            } => Self {
-                trigger: node(counter, ns)?,
-                ack: Some(node(ack, ns)?),
-                no_handshake: no_handshake.as_deref().map(|n| node(n, ns)).transpose()?,
-                records: vec![ResolvedRecord::new(record, ns)?],
-                running,
-                stop_reason,
-            },
-            Layout::Fifo { trigger, .. } => Self {
-                trigger: node(trigger, ns)?,
-                ack: None,
-                no_handshake: None,
-                records: cfg
-                    .fifo_slots()
-                    .iter()
-                    .map(|slot| ResolvedRecord::new(slot, ns))
-                    .collect::<Result<_, _>>()?,
-                running,
-                stop_reason,
-            },
-        })
-    }
-
-    /// Nodes whose changes the source reacts to.
-    fn watched(&self) -> Vec<NodeId> {
-        let mut nodes = vec![self.trigger.clone()];
-        nodes.extend(self.no_handshake.clone());
-        nodes.extend(self.running.clone());
-        nodes.extend(self.stop_reason.clone());
-        nodes
-    }
-}
-
 /// Why the records are read: the trigger changed (the newest slots may be enough), or a
 /// (re)connect or poll wants everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,10 +133,13 @@ enum Reading {
     Full,
 }
 
-/// What ended a connected spell: the handle went away, or the link failed.
+/// What ended a read, or a connected spell: the handle went away, the link failed, or the
+/// server's nodes are not what the layout says (not mended by reconnecting: alarmed, and
+/// tried again at the next poll).
 enum Ended {
     Stopped,
     Failed(LinkError),
+    Layout(String),
 }
 
 impl From<LinkError> for Ended {
@@ -262,13 +158,22 @@ struct Source<S> {
     link_alarm: Option<bool>,
     no_handshake: Option<bool>,
     line_state: Option<(bool, Option<String>)>,
-    /// Handshake: the counter value last acknowledged.
-    acked_counter: Option<u32>,
+    /// Handshake: the trigger value (a toggle or strobe as 0/1) of the presentation last
+    /// acknowledged; kept across reconnects, since a toggled acknowledgement cannot be read
+    /// back.
+    acked_trigger: Option<u32>,
     /// FIFO: the records delivered, by number, as they were in the slots at the last read.
     fifo_seen: HashMap<u32, RawRecord>,
     /// FIFO: the newest record at the last read, if it was readable and in the slot the next
     /// trigger's head read looks at; `None` sends the next trigger straight to a whole read.
     fifo_newest: Option<RawRecord>,
+    /// Handshake: the last record the journal took, so one presented again is not journaled
+    /// twice.
+    acked_record: Option<RawRecord>,
+    /// The current connected spell has read the layout once (see `run`'s backoff).
+    spell_caught_up: bool,
+    /// The layout mismatch alarmed now, if any.
+    layout_problem: Option<String>,
     /// Problems with records already reported, so a bad record in a FIFO alarms once.
     rejected: HashSet<String>,
 }
@@ -286,8 +191,12 @@ impl<S: InputSink> Source<S> {
         loop {
             let ended = match connection::open(&mut client, &self.cfg).await {
                 Ok(mut link) => {
-                    backoff = BACKOFF_MIN;
                     let served = self.serve(&mut link, &mut commands).await;
+                    // Only a spell that got as far as reading the layout resets the backoff: a
+                    // server that accepts sessions and then fails them must not be hammered.
+                    if std::mem::take(&mut self.spell_caught_up) {
+                        backoff = BACKOFF_MIN;
+                    }
                     link.close().await;
                     served.err().unwrap_or(Ended::Stopped)
                 }
@@ -296,6 +205,7 @@ impl<S: InputSink> Source<S> {
             match ended {
                 Ended::Stopped => return,
                 Ended::Failed(e) => self.link_down(e).await,
+                Ended::Layout(problem) => self.link_down(LinkError(problem)).await,
             }
             tokio::select! {
                 () = sleep(backoff) => {}
@@ -320,7 +230,9 @@ impl<S: InputSink> Source<S> {
             .subscribe(&nodes.watched(), self.cfg.publishing_interval())
             .await?;
         self.link_up().await?;
-        self.catch_up(link, &nodes).await?;
+        let caught_up = self.catch_up(link, &nodes).await;
+        self.settle(caught_up).await?;
+        self.spell_caught_up = true;
         let mut poll = tokio::time::interval(Duration::from_millis(self.cfg.poll_ms));
         poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
         poll.tick().await;
@@ -328,7 +240,8 @@ impl<S: InputSink> Source<S> {
             tokio::select! {
                 change = changes.recv() => match change {
                     Some((node, _)) if node == nodes.trigger => {
-                        self.read_records(link, &nodes, Reading::Changed).await?;
+                        let read = self.read_records(link, &nodes, Reading::Changed).await;
+                        self.settle(read).await?;
                     }
                     Some((node, value)) if Some(&node) == nodes.no_handshake.as_ref() => {
                         self.on_no_handshake(&value).await?;
@@ -340,11 +253,44 @@ impl<S: InputSink> Source<S> {
                     Some((from, to)) => self.backfill(link, &nodes, from, to).await?,
                     None => return Ok(()),
                 },
-                _ = poll.tick() => self.catch_up(link, &nodes).await?,
+                _ = poll.tick() => {
+                    let caught_up = self.catch_up(link, &nodes).await;
+                    self.settle(caught_up).await?;
+                }
                 lost = &mut link.lost => {
                     return Err(lost.unwrap_or_else(|_| LinkError("session ended".into())).into());
                 }
             }
+        }
+    }
+
+    /// A read as the connected spell takes it: a layout mismatch is alarmed once while it lasts
+    /// and ends nothing (reconnecting cannot mend it; the next poll tries again); a read that
+    /// works clears it.
+    async fn settle(&mut self, read: Result<(), Ended>) -> Result<(), Ended> {
+        match read {
+            Ok(()) => {
+                if self.layout_problem.take().is_some() {
+                    tracing::info!(source = %self.subject, "the server's nodes match the layout again");
+                    self.deliver(self.condition(
+                        AlarmKind::SourceLayoutMismatch,
+                        false,
+                        "layout matches",
+                    ))
+                    .await?;
+                }
+                Ok(())
+            }
+            Err(Ended::Layout(problem)) => {
+                if self.layout_problem.as_ref() != Some(&problem) {
+                    tracing::warn!(source = %self.subject, "layout mismatch: {problem}");
+                    self.deliver(self.condition(AlarmKind::SourceLayoutMismatch, true, &problem))
+                        .await?;
+                    self.layout_problem = Some(problem);
+                }
+                Ok(())
+            }
+            Err(ended) => Err(ended),
         }
     }
 
@@ -365,45 +311,50 @@ impl<S: InputSink> Source<S> {
         reading: Reading,
     ) -> Result<(), Ended> {
         match &self.cfg.layout {
-            Layout::Handshake { ack_with, .. } => {
-                let ack_with = *ack_with;
-                self.read_handshake(link, nodes, ack_with).await
-            }
-            Layout::Fifo { order, .. } => {
-                let order = *order;
-                if reading == Reading::Changed && self.read_fifo_head(link, nodes, order).await? {
+            Layout::Handshake { .. } => self.read_handshake(link, nodes).await,
+            Layout::Fifo { .. } => {
+                let fifo = nodes
+                    .fifo
+                    .as_ref()
+                    .ok_or_else(|| LinkError("no FIFO nodes".into()))?;
+                if reading == Reading::Changed && self.read_fifo_head(link, fifo).await? {
                     return Ok(());
                 }
-                self.read_fifo(link, nodes, order).await
+                self.read_fifo(link, fifo).await
             }
         }
     }
 
-    async fn read_handshake(
-        &mut self,
-        link: &Link,
-        nodes: &Nodes,
-        ack_with: AckWith,
-    ) -> Result<(), Ended> {
-        let ack_node = nodes
-            .ack
-            .as_ref()
-            .ok_or_else(|| LinkError("no ack node".into()))?;
+    async fn read_handshake(&mut self, link: &Link, nodes: &Nodes) -> Result<(), Ended> {
+        let Layout::Handshake {
+            trigger_kind,
+            ack_with,
+            ack_clear,
+            ..
+        } = self.cfg.layout
+        else {
+            return Ok(());
+        };
+        let (Some(ack_node), Some(record)) = (&nodes.ack, &nodes.record) else {
+            return Err(LinkError("no handshake nodes".into()).into());
+        };
         let mut ids = vec![nodes.trigger.clone(), ack_node.clone()];
-        nodes.records[0].push_ids(&mut ids);
+        record.push_ids(&mut ids);
         let values = link.read(&ids).await?;
-        let counter = decode::value("counter", &values[0])
-            .and_then(|v| decode::number("counter", v))
-            .map_err(|e| LinkError(format!("handshake {e}")))?;
-        if self.acked_counter == Some(counter) {
+        let trigger = read_trigger(trigger_kind, &values[0])?;
+        let ack = decode::value("ack", &values[1]).ok().cloned();
+        if trigger_kind == TriggerKind::Strobe && trigger == 0 {
+            // Nothing presented. In the four-phase handshake Takt now takes its flag back.
+            self.acked_trigger = None;
+            if ack_clear == Some(AckClear::Takt) && ack.as_ref().is_some_and(is_true) {
+                link.write(ack_node, Variant::Boolean(false))
+                    .await?
+                    .map_err(Ended::Layout)?;
+            }
             return Ok(());
         }
-        let ack_variant = decode::value("ack", &values[1]).ok().cloned();
-        let ack = ack_variant
-            .as_ref()
-            .and_then(|v| decode::number("ack", v).ok());
         let mut rest = values[2..].iter();
-        let Some(fields) = nodes.records[0].take(&mut rest) else {
+        let Some(fields) = record.take(&mut rest) else {
             return Err(LinkError("short read of the record".into()).into());
         };
         if fields.is_empty_slot() {
@@ -411,65 +362,86 @@ impl<S: InputSink> Source<S> {
             return Ok(());
         }
         let record = fields.decode(&self.cfg.options_format);
-        let ack_value = match (&record, ack_with) {
-            (_, AckWith::Counter) => counter,
-            (Ok(r), AckWith::Seq) => r.seq,
+        let seq = record.as_ref().ok().map(|r| r.seq);
+        // What the PLC shows now decides, never only what Takt remembers: a PLC that presents
+        // the same record again (after its timeout, or having cleared the acknowledgement) is
+        // acknowledged again, so no behaviour of the PLC can leave it waiting on Takt.
+        let seen = match ack_with {
+            AckWith::Counter => ack.as_ref().map(|a| echoes(a, trigger)),
+            AckWith::Seq => ack
+                .as_ref()
+                .and_then(|a| decode::number("ack", a).ok())
+                .zip(seq)
+                .map(|(a, s)| a == s),
+            AckWith::Flag => ack.as_ref().map(is_true),
+            // A flipped bit says nothing by itself: only Takt's memory tells.
+            AckWith::Toggle => None,
+        };
+        let new_presentation = self.acked_trigger != Some(trigger);
+        if seen == Some(true) && (self.acked_trigger.is_none() || !new_presentation) {
+            // Acknowledged already (by Takt, before a reconnect or restart): durable already.
+            self.acked_trigger = Some(trigger);
+            return Ok(());
+        }
+        if !new_presentation && seen.is_none() {
+            return Ok(());
+        }
+        let ack_value = match (ack_with, seq) {
+            (AckWith::Counter, _) => same_type(ack.as_ref(), trigger),
+            (AckWith::Seq, Some(seq)) => same_type(ack.as_ref(), seq),
+            (AckWith::Flag, _) => Variant::Boolean(true),
+            (AckWith::Toggle, _) => Variant::Boolean(!ack.as_ref().is_some_and(is_true)),
             // Without a readable number there is nothing to acknowledge with: the PLC will
             // raise "no handshake", which is right — someone has to look at it.
-            (Err(_), AckWith::Seq) => {
-                self.deliver_record(record).await?;
+            (AckWith::Seq, None) => {
+                if new_presentation {
+                    self.deliver_record(record).await?;
+                }
+                self.acked_trigger = Some(trigger);
                 return Ok(());
             }
         };
-        if ack == Some(ack_value) {
-            // Acknowledged before (by us, before a reconnect or restart): durable already.
-            self.acked_counter = Some(counter);
-            return Ok(());
+        // A record the journal holds already (presented again, or its acknowledgement refused
+        // before) is only acknowledged again.
+        let durable = matches!((&record, &self.acked_record), (Ok(r), Some(last)) if r == last);
+        if !durable {
+            let delivered = record.as_ref().ok().cloned();
+            self.deliver_record(record).await?;
+            self.acked_record = delivered;
         }
-        self.deliver_record(record).await?;
-        link.write(ack_node, same_type(ack_variant.as_ref(), ack_value))
-            .await?;
-        self.acked_counter = Some(counter);
+        link.write(ack_node, ack_value)
+            .await?
+            .map_err(Ended::Layout)?;
+        self.acked_trigger = Some(trigger);
         Ok(())
     }
 
     /// The common case of a FIFO trigger in one small read: exactly one record pushed since the
     /// last read. Reads the newest two slots; if the second holds the record that was newest
     /// before, the first is the only new one. `false` when that does not hold (several pushed
-    /// within one publishing interval, a FIFO not full yet in oldest-first order, an unreadable
-    /// slot, nothing read before): then the whole FIFO must be read, one round trip more than
-    /// before this shortcut for a burst. A correction deeper in the FIFO without a push is found
-    /// by that whole read, which every poll does.
-    async fn read_fifo_head(
-        &mut self,
-        link: &Link,
-        nodes: &Nodes,
-        order: FifoOrder,
-    ) -> Result<bool, Ended> {
-        let slots = nodes.records.len();
+    /// within one publishing interval, a FIFO not full yet in oldest-first order, a ring, an
+    /// unreadable slot, nothing read before): then the whole FIFO must be read, one round trip
+    /// more than before this shortcut for a burst. A correction deeper in the FIFO without a
+    /// push is found by that whole read, which every poll does.
+    async fn read_fifo_head(&mut self, link: &Link, fifo: &FifoNodes) -> Result<bool, Ended> {
         let Some(before) = self.fifo_newest.clone() else {
             return Ok(false);
         };
-        if slots < 2 {
+        let Some((newest, next)) = fifo.head() else {
             return Ok(false);
+        };
+        let range = newest.min(next)..newest.max(next) + 1;
+        let read = fifo.read(range);
+        let values = link.read_values(&read.request).await?;
+        let (mut slots, _) = fifo
+            .slots(&read, &values, &self.cfg.options_format)
+            .map_err(Ended::Layout)?;
+        if newest < next {
+            slots.reverse();
         }
-        let (newest, next) = match order {
-            FifoOrder::NewestFirst => (0, 1),
-            FifoOrder::OldestFirst => (slots - 1, slots - 2),
-        };
-        let mut ids = Vec::new();
-        nodes.records[newest].push_ids(&mut ids);
-        nodes.records[next].push_ids(&mut ids);
-        let values = link.read(&ids).await?;
-        let mut rest = values.iter();
-        let mut decode = |slot: &ResolvedRecord| {
-            slot.take(&mut rest)
-                .filter(|fields| !fields.is_empty_slot())
-                .and_then(|fields| fields.decode(&self.cfg.options_format).ok())
-        };
-        let (Some(record), Some(previous)) =
-            (decode(&nodes.records[newest]), decode(&nodes.records[next]))
-        else {
+        // Oldest first now: [next, newest].
+        let mut readable = slots.into_iter().map(|slot| slot.and_then(Result::ok));
+        let (Some(Some(previous)), Some(Some(record))) = (readable.next(), readable.next()) else {
             return Ok(false);
         };
         if previous != before || self.fifo_seen.get(&record.seq) == Some(&record) {
@@ -481,34 +453,18 @@ impl<S: InputSink> Source<S> {
         Ok(true)
     }
 
-    async fn read_fifo(
-        &mut self,
-        link: &Link,
-        nodes: &Nodes,
-        order: FifoOrder,
-    ) -> Result<(), Ended> {
-        let mut ids = Vec::new();
-        for slot in &nodes.records {
-            slot.push_ids(&mut ids);
-        }
-        let values = link.read(&ids).await?;
-        let mut rest = values.iter();
-        let mut slots = Vec::with_capacity(nodes.records.len());
-        for slot in &nodes.records {
-            let Some(fields) = slot.take(&mut rest) else {
-                return Err(LinkError("short read of the FIFO".into()).into());
-            };
-            if !fields.is_empty_slot() {
-                slots.push(fields.decode(&self.cfg.options_format));
-            }
-        }
+    async fn read_fifo(&mut self, link: &Link, fifo: &FifoNodes) -> Result<(), Ended> {
+        let read = fifo.read(0..fifo.len());
+        let values = link.read_values(&read.request).await?;
+        let (slots, ring_oldest) = fifo
+            .slots(&read, &values, &self.cfg.options_format)
+            .map_err(Ended::Layout)?;
         // The next trigger may try the two newest slots only if they are where the head read
         // looks: an oldest-first FIFO fills from slot 0, so until it is full its newest record
         // is not in the last slot, and the head read would be a round trip wasted every time.
-        let head_readable = order == FifoOrder::NewestFirst || slots.len() == nodes.records.len();
-        if order == FifoOrder::NewestFirst {
-            slots.reverse();
-        }
+        let full = slots.iter().all(Option::is_some);
+        let head_readable = fifo.order() == FifoOrder::NewestFirst || full;
+        let slots = fifo.oldest_first(slots, ring_oldest);
         let newest = slots
             .last()
             .and_then(|slot| slot.as_ref().ok())
@@ -557,10 +513,11 @@ impl<S: InputSink> Source<S> {
         from: u32,
         to: u32,
     ) -> Result<(), Ended> {
-        if let Layout::Fifo { order, .. } = self.cfg.layout {
+        if let Some(fifo) = &nodes.fifo {
             // Offer these numbers again even if delivered: the core asked, so it lacks them.
             self.fifo_seen.retain(|&seq, _| !in_range(seq, from, to));
-            self.read_fifo(link, nodes, order).await?;
+            let read = self.read_fifo(link, fifo).await;
+            self.settle(read).await?;
         }
         Ok(())
     }
@@ -664,23 +621,24 @@ impl<S: InputSink> Source<S> {
         Ok(())
     }
 
+    /// One warning and one condition per outage: the retries that follow are debug lines.
     async fn link_down(&mut self, e: LinkError) {
-        tracing::warn!(source = %self.subject, endpoint = %self.cfg.endpoint, "OPC UA source down: {e}");
         self.status.send_modify(|s| {
             s.connected = false;
             s.last_error = Some(e.0.clone());
         });
-        // Notifications in flight are gone with the session; the next connect reads the state.
-        self.acked_counter = None;
-        if self.link_alarm != Some(true) {
-            let message = format!("{}: {e}", self.cfg.endpoint);
-            if self
-                .deliver(self.condition(AlarmKind::SourceDisconnected, true, &message))
-                .await
-                .is_ok()
-            {
-                self.link_alarm = Some(true);
-            }
+        if self.link_alarm == Some(true) {
+            tracing::debug!(source = %self.subject, endpoint = %self.cfg.endpoint, "OPC UA source still down: {e}");
+            return;
+        }
+        tracing::warn!(source = %self.subject, endpoint = %self.cfg.endpoint, "OPC UA source down: {e}");
+        let message = format!("{}: {e}", self.cfg.endpoint);
+        if self
+            .deliver(self.condition(AlarmKind::SourceDisconnected, true, &message))
+            .await
+            .is_ok()
+        {
+            self.link_alarm = Some(true);
         }
     }
 
@@ -710,6 +668,42 @@ fn in_range(seq: u32, from: u32, to: u32) -> bool {
     }
 }
 
+/// The trigger's value as a number (a toggle or strobe as 0 or 1); a node of another type than
+/// the configured kind is a layout mismatch, not a lost link.
+fn read_trigger(kind: TriggerKind, dv: &DataValue) -> Result<u32, Ended> {
+    let v = decode::value("trigger", dv).map_err(|e| Ended::Layout(format!("handshake {e}")))?;
+    let mismatch = |expected: &str| {
+        Ended::Layout(format!(
+            "handshake trigger: {} where `trigger_kind = \"{}\"` expects {expected}",
+            decode::describe(v),
+            kind.name()
+        ))
+    };
+    match (kind, v) {
+        (TriggerKind::Counter, Variant::Boolean(_)) => Err(Ended::Layout(
+            "handshake trigger: a Boolean where `trigger_kind = \"counter\"` expects a \
+             number (a toggle or a strobe? set `trigger_kind`)"
+                .into(),
+        )),
+        (TriggerKind::Counter, _) => decode::number("trigger", v).map_err(|_| mismatch("a number")),
+        (TriggerKind::Toggle | TriggerKind::Strobe, _) => decode::flag("trigger", v)
+            .map(u32::from)
+            .map_err(|_| mismatch("a Boolean")),
+    }
+}
+
+/// The acknowledgement shows the trigger's value: the same number, or the same bit.
+fn echoes(ack: &Variant, trigger: u32) -> bool {
+    match ack {
+        Variant::Boolean(b) => *b == (trigger != 0),
+        other => decode::number("ack", other).is_ok_and(|n| n == trigger),
+    }
+}
+
+fn is_true(v: &Variant) -> bool {
+    decode::flag("ack", v).unwrap_or(false)
+}
+
 /// `n` in the integer type the PLC gave its ack node, so the write is not refused with
 /// BadTypeMismatch.
 fn same_type(current: Option<&Variant>, n: u32) -> Variant {
@@ -720,6 +714,7 @@ fn same_type(current: Option<&Variant>, n: u32) -> Variant {
         Some(Variant::Int64(_)) => Variant::Int64(n.into()),
         Some(Variant::UInt64(_)) => Variant::UInt64(n.into()),
         Some(Variant::String(_)) => Variant::String(n.to_string().into()),
+        Some(Variant::Boolean(_)) => Variant::Boolean(n != 0),
         _ => Variant::UInt32(n),
     }
 }
