@@ -6,105 +6,44 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{Recorder, broadcasts, conditions, repo_root, venv_python, vin};
+use serde_json::json;
+use support::{PythonPlc, Recorder, WAIT, broadcasts, conditions, vin};
 use takt_core::Input;
 use takt_plc_bridge::opcua::{self, SourceConfig};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-const WAIT: Duration = Duration::from_secs(15);
-
-/// The Python PLC, its command pipe and its event lines; killed when dropped.
-struct Plc {
-    _child: Child,
-    stdin: ChildStdin,
-    events: Lines<BufReader<ChildStdout>>,
-    port: u16,
+/// `tests/interop/asyncua_line.py` in `layout`.
+async fn start(layout: &str) -> Option<PythonPlc> {
+    PythonPlc::start("asyncua_line.py", &[layout]).await
 }
 
-impl Plc {
-    async fn start(layout: &str) -> Option<Self> {
-        let python = venv_python()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("address")
-            .port();
-        let mut child = Command::new(python)
-            .arg(repo_root().join("tests/interop/asyncua_line.py"))
-            .arg(port.to_string())
-            .arg(layout)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python starts");
-        let stdin = child.stdin.take().expect("stdin");
-        let events = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut plc = Self {
-            _child: child,
-            stdin,
-            events,
-            port,
-        };
-        assert_eq!(plc.next_event().await, json!({ "listening": port }));
-        Some(plc)
-    }
+async fn broadcast(plc: &mut PythonPlc, seq: u32, model: &str, options: &[&str]) {
+    plc.send(
+        json!({ "broadcast": { "seq": seq, "vin": vin(seq), "model": model, "options": options } }),
+    )
+    .await;
+}
 
-    async fn send(&mut self, command: Value) {
-        let line = format!("{command}\n");
-        self.stdin
-            .write_all(line.as_bytes())
-            .await
-            .expect("command");
-    }
-
-    async fn broadcast(&mut self, seq: u32, model: &str, options: &[&str]) {
-        self.send(json!({ "broadcast": { "seq": seq, "vin": vin(seq), "model": model, "options": options } }))
-            .await;
-    }
-
-    async fn next_event(&mut self) -> Value {
-        let line = tokio::time::timeout(WAIT, self.events.next_line())
-            .await
-            .expect("an event from the PLC in time")
-            .expect("PLC output")
-            .expect("PLC still running");
-        serde_json::from_str(&line).expect("JSON event")
-    }
-
-    fn source(&self, layout: &str) -> SourceConfig {
-        let text = format!(
-            r#"
-            line = "A1"
-            point = "B1"
-            endpoint = "opc.tcp://127.0.0.1:{port}/plc/"
-            namespace_uri = "urn:example:other-plc:body-shop"
-            publishing_interval_ms = 10
-            poll_ms = 200
-            pki_dir = "{pki}"
+fn source(plc: &PythonPlc, layout: &str) -> SourceConfig {
+    plc.source(
+        "plc/",
+        &format!(
+            r#"namespace_uri = "urn:example:other-plc:body-shop"
             line_state = {{ running = "i=1010", stop_reason = "i=1011" }}
-            {layout}
-            "#,
-            port = self.port,
-            pki = tempfile::tempdir().expect("pki dir").keep().display(),
-        );
-        toml::from_str(&text).expect("source config")
-    }
+            {layout}"#
+        ),
+    )
 }
 
 #[tokio::test]
 async fn handshake_with_numeric_nodes_acknowledges_only_durable_records() {
-    let Some(mut plc) = Plc::start("handshake").await else {
+    let Some(mut plc) = start("handshake").await else {
         return;
     };
-    let cfg = plc.source(
+    let cfg = source(
+        &plc,
         r#"[layout]
         kind = "handshake"
         counter = "i=1005"
@@ -117,7 +56,7 @@ async fn handshake_with_numeric_nodes_acknowledges_only_durable_records() {
     let source = opcua::spawn(cfg, journal.clone()).expect("source starts");
 
     for seq in 1..=3 {
-        plc.broadcast(seq, "SUV5", &["P7L", "WH2"]).await;
+        broadcast(&mut plc, seq, "SUV5", &["P7L", "WH2"]).await;
     }
     for seq in 1..=3 {
         assert_eq!(plc.next_event().await, json!({ "acked": seq }));
@@ -141,7 +80,7 @@ async fn handshake_with_numeric_nodes_acknowledges_only_durable_records() {
     // The journal stalls: record 4 is read but not durable, so the PLC hears nothing and, after
     // its timeout, raises "no handshake". Once the journal has it, the ack follows.
     journal.hold();
-    plc.broadcast(4, "SED4", &[]).await;
+    broadcast(&mut plc, 4, "SED4", &[]).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         broadcasts(&journal.inputs()).len(),
@@ -172,14 +111,15 @@ async fn handshake_with_numeric_nodes_acknowledges_only_durable_records() {
 
 #[tokio::test]
 async fn fifo_oldest_first_with_text_numbers_delivers_each_record_once_in_order() {
-    let Some(mut plc) = Plc::start("fifo").await else {
+    let Some(mut plc) = start("fifo").await else {
         return;
     };
     // Seven records before the source connects: the five-slot FIFO holds 3..=7 only.
     for seq in 1..=7 {
-        plc.broadcast(seq, "EST5", &["SR1"]).await;
+        broadcast(&mut plc, seq, "EST5", &["SR1"]).await;
     }
-    let cfg = plc.source(
+    let cfg = source(
+        &plc,
         r#"[layout]
         kind = "fifo"
         trigger = "i=2100"
@@ -199,7 +139,7 @@ async fn fifo_oldest_first_with_text_numbers_delivers_each_record_once_in_order(
         .wait_for(WAIT, "the FIFO's records", |i| seqs(i) == [3, 4, 5, 6, 7])
         .await;
 
-    plc.broadcast(8, "EST5", &["SR1"]).await;
+    broadcast(&mut plc, 8, "EST5", &["SR1"]).await;
     // A correction: number 6 again with another model, as the newest entry.
     plc.send(
         json!({ "broadcast": { "seq": 6, "vin": vin(6), "model": "SUV5", "options": ["SR1"] } }),

@@ -145,9 +145,11 @@ impl Nodes {
         })
     }
 
-    /// Nodes whose changes the source reacts to.
+    /// Nodes whose changes the source reacts to. The acknowledgement is among them: a PLC
+    /// that clears it to present the same record again changes nothing else.
     pub(crate) fn watched(&self) -> Vec<NodeId> {
         let mut nodes = vec![self.trigger.clone()];
+        nodes.extend(self.ack.clone());
         nodes.extend(self.no_handshake.clone());
         nodes.extend(self.running.clone());
         nodes.extend(self.stop_reason.clone());
@@ -292,9 +294,10 @@ impl FifoNodes {
                 }
                 slots
             }
-            SlotStore::Arrays { fields, .. } => {
+            SlotStore::Arrays { fields, first } => {
                 let rest: Vec<&DataValue> = values.collect();
-                array_slots(fields, &rest, read.range.len(), format)?
+                let elements = first + read.range.start..first + read.range.end;
+                array_slots(fields, &rest, elements, format)?
             }
         };
         Ok((slots, oldest))
@@ -348,13 +351,15 @@ fn decode_slot(fields: &RecordValues<'_>, format: &OptionsFormat) -> Slot {
     (!fields.is_empty_slot()).then(|| fields.decode(format))
 }
 
-/// Field arrays → one record per slot: element `i` of every array is slot `i`.
+/// Field arrays → one record per slot: element `i` of every array is slot `i`. `elements` are
+/// the element numbers that were asked for.
 fn array_slots(
     fields: &RecordIds,
     values: &[&DataValue],
-    count: usize,
+    elements: Range<usize>,
     format: &OptionsFormat,
 ) -> Result<Vec<Slot>, String> {
+    let count = elements.len();
     if values.len() != fields.field_count() {
         return Err("short read of the field arrays".into());
     }
@@ -365,7 +370,7 @@ fn array_slots(
     };
     let mut columns = Vec::with_capacity(values.len());
     for (name, dv) in names.iter().zip(values) {
-        columns.push(elements(name, dv, count)?);
+        columns.push(column(name, dv, elements.clone())?);
     }
     let mut slots = Vec::with_capacity(count);
     for i in 0..count {
@@ -387,17 +392,20 @@ fn array_slots(
     Ok(slots)
 }
 
-/// The `count` elements of one field array, each as a value of its own.
-fn elements(field: &'static str, dv: &DataValue, count: usize) -> Result<Vec<DataValue>, String> {
+/// The asked-for `elements` of one field array, each as a value of its own. A server that
+/// honours the index range answers just those; one that ignores it (Python asyncua does)
+/// answers the whole array, from which they are cut here.
+fn column(
+    field: &'static str,
+    dv: &DataValue,
+    elements: Range<usize>,
+) -> Result<Vec<DataValue>, String> {
+    let count = elements.len();
     let value = decode::value(field, dv).map_err(|e| format!("array {e}"))?;
-    let elements: Vec<DataValue> = match value {
-        Variant::Array(array) => array
-            .values
-            .iter()
-            .map(|v| DataValue::value_only(v.clone()))
-            .collect(),
+    let answered: Vec<&Variant> = match value {
+        Variant::Array(array) => array.values.iter().collect(),
         // One element asked for: some servers answer it as a scalar.
-        scalar if count == 1 => vec![DataValue::value_only(scalar.clone())],
+        scalar if count == 1 => vec![scalar],
         other => {
             return Err(format!(
                 "array {field}: {} where the layout reads an array",
@@ -405,11 +413,21 @@ fn elements(field: &'static str, dv: &DataValue, count: usize) -> Result<Vec<Dat
             ));
         }
     };
-    if elements.len() < count {
-        return Err(format!(
-            "array {field}: {} elements where the layout reads {count} (slot_count)",
-            elements.len()
-        ));
-    }
-    Ok(elements)
+    let cut = if answered.len() == count {
+        &answered[..]
+    } else {
+        answered.get(elements.clone()).ok_or_else(|| {
+            format!(
+                "array {field}: {} elements where the layout reads elements {}..={} \
+                 (first_index, slot_count)",
+                answered.len(),
+                elements.start,
+                elements.end - 1
+            )
+        })?
+    };
+    Ok(cut
+        .iter()
+        .map(|v| DataValue::value_only((*v).clone()))
+        .collect())
 }

@@ -239,7 +239,7 @@ impl<S: InputSink> Source<S> {
         loop {
             tokio::select! {
                 change = changes.recv() => match change {
-                    Some((node, _)) if node == nodes.trigger => {
+                    Some((node, _)) if node == nodes.trigger || Some(&node) == nodes.ack.as_ref() => {
                         let read = self.read_records(link, &nodes, Reading::Changed).await;
                         self.settle(read).await?;
                     }
@@ -366,14 +366,16 @@ impl<S: InputSink> Source<S> {
         // What the PLC shows now decides, never only what Takt remembers: a PLC that presents
         // the same record again (after its timeout, or having cleared the acknowledgement) is
         // acknowledged again, so no behaviour of the PLC can leave it waiting on Takt.
+        // An acknowledgement that cannot be read, or holds what no record has (a PLC clearing
+        // it to -1), shows nothing: not acknowledged.
         let seen = match ack_with {
-            AckWith::Counter => ack.as_ref().map(|a| echoes(a, trigger)),
-            AckWith::Seq => ack
-                .as_ref()
-                .and_then(|a| decode::number("ack", a).ok())
-                .zip(seq)
-                .map(|(a, s)| a == s),
-            AckWith::Flag => ack.as_ref().map(is_true),
+            AckWith::Counter => Some(ack.as_ref().is_some_and(|a| echoes(a, trigger))),
+            AckWith::Seq => Some(
+                ack.as_ref()
+                    .and_then(|a| decode::number("ack", a).ok())
+                    .is_some_and(|a| Some(a) == seq),
+            ),
+            AckWith::Flag => Some(ack.as_ref().is_some_and(is_true)),
             // A flipped bit says nothing by itself: only Takt's memory tells.
             AckWith::Toggle => None,
         };

@@ -133,3 +133,108 @@ pub fn venv_python() -> Option<PathBuf> {
 pub fn vin(n: u32) -> String {
     format!("WVWZZZ1JZ3W{n:06}")
 }
+
+/// How long a Python PLC may take for anything a test waits on.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A Python asyncua PLC (`tests/interop/<script>`), its command pipe and its event lines;
+/// killed when dropped. It prints `{"listening": PORT}` once it serves.
+#[derive(Debug)]
+pub struct PythonPlc {
+    _child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    events: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    pub port: u16,
+    /// Every event read so far, in order.
+    pub log: Vec<serde_json::Value>,
+}
+
+impl PythonPlc {
+    /// Starts `script` with a free port and `args`; `None` (the test skips) without the venv.
+    pub async fn start(script: &str, args: &[&str]) -> Option<Self> {
+        use tokio::io::AsyncBufReadExt;
+        let python = venv_python()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("address")
+            .port();
+        let mut child = tokio::process::Command::new(python)
+            .arg(repo_root().join("tests/interop").join(script))
+            .arg(port.to_string())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let events = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut plc = Self {
+            _child: child,
+            stdin,
+            events,
+            port,
+            log: Vec::new(),
+        };
+        assert_eq!(
+            plc.next_event().await,
+            serde_json::json!({ "listening": port })
+        );
+        Some(plc)
+    }
+
+    pub async fn send(&mut self, command: serde_json::Value) {
+        use tokio::io::AsyncWriteExt;
+        let line = format!("{command}\n");
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("command");
+    }
+
+    pub async fn next_event(&mut self) -> serde_json::Value {
+        let line = tokio::time::timeout(WAIT, self.events.next_line())
+            .await
+            .expect("an event from the PLC in time")
+            .expect("PLC output")
+            .expect("PLC still running");
+        let event: serde_json::Value = serde_json::from_str(&line).expect("JSON event");
+        self.log.push(event.clone());
+        event
+    }
+
+    /// Reads events until `done` holds for one of them, which it returns; panics with the
+    /// log if that takes longer than `WAIT` (a PLC that keeps talking must not keep a test).
+    pub async fn until(&mut self, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.next_event())
+                .await
+                .unwrap_or_else(|_| panic!("no such event in time; log: {:?}", self.log));
+            if done(&event) {
+                return event;
+            }
+        }
+    }
+
+    /// A source configuration for this PLC: `endpoint_path` on its port, fast publishing,
+    /// a fresh PKI folder, and `rest` (namespace, layout, options format) as TOML.
+    pub fn source(&self, endpoint_path: &str, rest: &str) -> takt_plc_bridge::opcua::SourceConfig {
+        let text = format!(
+            r#"
+            line = "A1"
+            point = "B1"
+            endpoint = "opc.tcp://127.0.0.1:{port}/{endpoint_path}"
+            publishing_interval_ms = 10
+            poll_ms = 200
+            pki_dir = "{pki}"
+            {rest}
+            "#,
+            port = self.port,
+            pki = tempfile::tempdir().expect("pki dir").keep().display(),
+        );
+        toml::from_str(&text).expect("source config")
+    }
+}
