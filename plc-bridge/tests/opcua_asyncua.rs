@@ -46,7 +46,7 @@ async fn handshake_with_numeric_nodes_acknowledges_only_durable_records() {
         &plc,
         r#"[layout]
         kind = "handshake"
-        counter = "i=1005"
+        trigger = "i=1005"
         ack = "i=1006"
         ack_with = "seq"
         no_handshake = "i=1007"

@@ -62,7 +62,7 @@ fn source(sim: &SimOpcUa, layout: &str, extra: &str) -> SourceConfig {
 
 const HANDSHAKE: &str = r#"[layout]
     kind = "handshake"
-    counter = "s=A1.B1.Counter"
+    trigger = "s=A1.B1.Counter"
     ack = "s=A1.B1.Ack"
     no_handshake = "s=A1.B1.NoHandshake"
     record = { seq = "s=A1.B1.Seq", vin = "s=A1.B1.Vin", body = "s=A1.B1.Body", model = "s=A1.B1.Model", options = "s=A1.B1.Options" }"#;

@@ -125,7 +125,7 @@ pki_dir = "{pki}"
 line_state = {{ running = "i=1010", stop_reason = "i=1011" }}
 [sources.layout]
 kind = "handshake"
-counter = "i=1005"
+trigger = "i=1005"
 ack = "i=1006"
 ack_with = "seq"
 no_handshake = "i=1007"

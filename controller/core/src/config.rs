@@ -564,6 +564,13 @@ pub(crate) fn check_option(
     }
 }
 
+impl PlantConfig {
+    /// `Ok` if `code` is a `KEY=VALUE` option code of this plant; else what is wrong with it.
+    pub fn check_option(&self, code: &str) -> Result<(), String> {
+        check_option(&self.options, code)
+    }
+}
+
 impl ConfigIndex {
     pub fn line(&self, id: &str) -> Option<&LineConfig> {
         self.lines.get(id).map(|&i| &self.config.lines[i])

@@ -195,6 +195,21 @@ impl PlantIoFile {
             for issue in source.validate() {
                 push(format!("{at}.{}", issue.path), issue.message);
             }
+            // What the source's tables turn the line's codes into must be the plant's codes.
+            let format = &source.options_format;
+            for (path, code) in format.mapped_codes() {
+                if let Err(message) = plant.check_option(&code) {
+                    push(format!("{at}.options_format.{path}"), message);
+                }
+            }
+            for (path, key) in format.position_keys() {
+                if !plant.options.contains_key(key) {
+                    push(
+                        format!("{at}.options_format.{path}"),
+                        format!("unknown option key `{key}`"),
+                    );
+                }
+            }
             match plant.lines.iter().find(|l| l.id == source.line) {
                 None => push(
                     format!("{at}.line"),

@@ -478,7 +478,7 @@ endpoint = "opc.tcp://127.0.0.1:4840/"
 namespace_uri = "urn:takt:sim-line"
 [sources.layout]
 kind = "handshake"
-counter = "s=A1.B1.Counter"
+trigger = "s=A1.B1.Counter"
 ack = "s=A1.B1.Ack"
 record = { seq = "s=A1.B1.Seq", vin = "s=A1.B1.Vin", model = "s=A1.B1.Model", options = "s=A1.B1.Options" }
 
@@ -513,7 +513,7 @@ fn sources_and_devices_load_and_map_every_lamp() {
 fn bad_sources_and_devices_name_line_and_field() {
     let io = IO_OK
         .replace("point = \"B1\"", "point = \"B9\"")
-        .replace("counter = \"s=A1.B1.Counter\"", "counter = \"Counter\"")
+        .replace("trigger = \"s=A1.B1.Counter\"", "trigger = \"Counter\"")
         .replace("endpoint = \"127.0.0.1:1502\"", "endpoint = \"plc-7\"")
         .replace("profile = \"sim-line\", station = \"PS1\", first_bin_position = 0, first_slot_position = 4", "profile = \"sim-line\", station = \"PS1\", first_bin_position = 0, first_slot_position = 12");
     let errors = parse(Path::new("plant.toml"), &with_io(&io))
@@ -524,7 +524,7 @@ fn bad_sources_and_devices_name_line_and_field() {
         got,
         [
             (io_line(2), "sources[0].point"),
-            (io_line(7), "sources[0].layout.counter"),
+            (io_line(7), "sources[0].layout.trigger"),
             (io_line(13), "devices[0].endpoint"),
             (io_line(14), "devices[0].units[0].station"),
         ],
@@ -546,4 +546,25 @@ fn bad_sources_and_devices_name_line_and_field() {
         errors[0].field.starts_with("sources[0].layout"),
         "{errors:#?}"
     );
+}
+
+#[test]
+fn a_sources_option_tables_must_name_the_plants_codes() {
+    let io = IO_OK.replace(
+        "[sources.layout]",
+        "[sources.options_format]\ncodes = { P7L = \"SEAT=LTHR\", X9 = \"SEAT=VELVET\" }\npositions = [{ key = \"ROOF\", start = 0, width = 1 }]\n[sources.layout]",
+    );
+    let errors = parse(Path::new("plant.toml"), &with_io(&io))
+        .expect_err("refused")
+        .errors;
+    let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (io_line(6), "sources[0].options_format.codes.X9"),
+            (io_line(7), "sources[0].options_format.positions[0].key"),
+        ],
+        "{errors:#?}"
+    );
+    assert!(errors[0].message.contains("`VELVET`"), "{}", errors[0]);
 }

@@ -115,9 +115,7 @@ pub enum Layout {
     /// until the client writes the acknowledgement before presenting the next one.
     Handshake {
         record: RecordNodes,
-        /// The node that signals a presented record (`counter` in files written before
-        /// trigger kinds existed).
-        #[serde(alias = "counter")]
+        /// The node that signals a presented record, as `trigger_kind` says.
         trigger: String,
         #[serde(default)]
         trigger_kind: TriggerKind,
@@ -653,7 +651,7 @@ mod tests {
         namespace_uri = "urn:takt:sim-line"
         [layout]
         kind = "handshake"
-        counter = "s=A1.B1.Counter"
+        trigger = "s=A1.B1.Counter"
         ack = "s=A1.B1.Ack"
         record = { seq = "s=A1.B1.Seq", vin = "s=A1.B1.Vin", model = "s=A1.B1.Model", options = "s=A1.B1.Options" }
     "#;
