@@ -1,3 +1,4 @@
+pub mod alarm_log;
 pub mod bridge;
 pub mod config;
 pub mod http;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use takt_core::config::LampColour;
+use takt_core::config::{Blink, LampColour};
 use takt_plc_bridge::modbus::driver::{self, DriverConfig, Event, Handle};
 use takt_plc_bridge::modbus::profile::{LampState, Profile};
 use takt_sim_line::modbus::{Lamp, SimModbus, SimModbusConfig};
@@ -25,18 +25,47 @@ fn config(sim: &SimModbus, units: &[u8]) -> DriverConfig {
 }
 
 async fn start(units: &[u8]) -> (SimModbus, Handle, Receiver<Event>) {
-    let sim = SimModbus::bind_with(
-        "127.0.0.1:0",
-        SimModbusConfig {
-            units: vec![1, 2],
-            positions: 16,
-        },
-    )
-    .await
-    .unwrap();
+    start_with(units, SimModbusConfig::default()).await
+}
+
+/// Starts a driver for `units` of a simulator of `modules`; returns once it is connected and
+/// every unit the simulator has has answered once.
+async fn start_with(
+    units: &[u8],
+    modules: SimModbusConfig,
+) -> (SimModbus, Handle, Receiver<Event>) {
+    let sim = SimModbus::bind_with("127.0.0.1:0", modules.clone())
+        .await
+        .unwrap();
     let (handle, mut events) = driver::spawn(config(&sim, units));
     assert_eq!(next_event(&mut events).await, Event::Connected);
+    let mut answering: Vec<u8> = Vec::new();
+    let mut expected: Vec<u8> = units
+        .iter()
+        .copied()
+        .filter(|u| modules.units.contains(u))
+        .collect();
+    expected.sort_unstable();
+    while answering != expected {
+        match next_event(&mut events).await {
+            Event::UnitAnswering { unit } => {
+                answering.push(unit);
+                answering.sort_unstable();
+            }
+            other => panic!("unexpected {other:?} before every unit answered"),
+        }
+    }
     (sim, handle, events)
+}
+
+/// Every event within `window`.
+async fn events_within(events: &mut Receiver<Event>, window: Duration) -> Vec<Event> {
+    let deadline = tokio::time::Instant::now() + window;
+    let mut seen = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        seen.push(event);
+    }
+    seen
 }
 
 async fn next_event(events: &mut Receiver<Event>) -> Event {
@@ -60,7 +89,7 @@ fn red_12() -> LampState {
     LampState::On {
         colour: LampColour::Red,
         digits: Some(12),
-        blink: true,
+        blink: Blink::Fast,
     }
 }
 
@@ -68,7 +97,7 @@ fn green() -> LampState {
     LampState::On {
         colour: LampColour::Green,
         digits: None,
-        blink: false,
+        blink: Blink::Steady,
     }
 }
 
@@ -154,24 +183,40 @@ async fn a_press_is_one_event_and_a_glitch_is_none() {
 }
 
 #[tokio::test]
-async fn an_exception_is_reported_and_the_connection_kept() {
-    // Unit 9 is not on the simulator: it answers with an exception, the link stays up.
-    let (sim, handle, mut events) = start(&[1, 9]).await;
-    let mut saw_exception = false;
+async fn a_refusing_unit_is_reported_once_per_request_and_the_connection_kept() {
+    // Unit 9 is not on the simulator: it answers every request with an exception, the link
+    // stays up. Its button read is refused at every poll (10 ms) and its lamp write once.
+    let sim = SimModbus::bind("127.0.0.1:0").await.unwrap();
+    let (handle, mut events) = driver::spawn(config(&sim, &[1, 9]));
     handle.set(9, 0, red_12()).await.unwrap();
-    let deadline = Instant::now() + Duration::from_millis(300);
-    while Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_millis(50), events.recv()).await {
-            Ok(Some(Event::Exception { unit, code, .. })) => {
-                assert_eq!((unit, code), (9, ExceptionCode::GatewayTargetDevice));
-                saw_exception = true;
-            }
-            Ok(Some(other)) => panic!("unexpected {other:?}"),
-            Ok(None) => panic!("driver stopped"),
-            Err(_) => {}
-        }
-    }
-    assert!(saw_exception);
+    let seen = events_within(&mut events, Duration::from_millis(400)).await;
+    let refusals: Vec<(u8, bool, ExceptionCode)> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::Exception {
+                unit,
+                request,
+                code,
+            } => Some((*unit, request.starts_with("write"), *code)),
+            _ => None,
+        })
+        .collect();
+    let gateway = ExceptionCode::GatewayTargetDevice;
+    let mut sorted = refusals.clone();
+    sorted.sort_by_key(|r| r.1);
+    assert_eq!(
+        sorted,
+        vec![(9, false, gateway), (9, true, gateway)],
+        "one report per refused request, not one per poll: {seen:?}"
+    );
+    assert_eq!(
+        seen.iter()
+            .filter(|e| matches!(e, Event::UnitAnswering { .. }))
+            .collect::<Vec<_>>(),
+        vec![&Event::UnitAnswering { unit: 1 }],
+        "unit 1 answers, unit 9 never does"
+    );
+    assert!(!seen.iter().any(|e| matches!(e, Event::Disconnected { .. })));
     // Unit 1 on the same connection still works.
     handle.set(1, 0, red_12()).await.unwrap();
     wait_until(|| {
@@ -183,6 +228,43 @@ async fn an_exception_is_reported_and_the_connection_kept() {
             })
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_profile_wider_than_the_module_shows_as_a_refusing_unit_while_its_lamps_still_light() {
+    // The profile has 16 positions, the module 8: the button read runs past its registers.
+    let modules = SimModbusConfig {
+        units: vec![1],
+        positions: 8,
+    };
+    let sim = SimModbus::bind_with("127.0.0.1:0", modules).await.unwrap();
+    let (handle, mut events) = driver::spawn(config(&sim, &[1]));
+    handle.set(1, 2, green()).await.unwrap();
+    wait_until(|| {
+        sim.panel().lamp(1, 2)
+            == Some(Lamp {
+                colour: 1,
+                digits: 0,
+                blink: 0,
+            })
+    })
+    .await;
+    let seen = events_within(&mut events, Duration::from_millis(300)).await;
+    let refusals: Vec<&Event> = seen
+        .iter()
+        .filter(|e| matches!(e, Event::Exception { .. }))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{seen:?}");
+    assert!(
+        matches!(refusals[0], Event::Exception { unit: 1, request, code: ExceptionCode::IllegalDataAddress } if request.starts_with("read")),
+        "{refusals:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::UnitAnswering { .. })),
+        "a unit whose button read is refused is not answering: {seen:?}"
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{repo_root, venv_python};
-use takt_core::config::LampColour;
+use takt_core::config::{Blink, LampColour};
 use takt_plc_bridge::modbus::driver::{self, DriverConfig, Event};
 use takt_plc_bridge::modbus::profile::{LampState, Profile};
 use tokio_modbus::Slave;
@@ -57,19 +57,20 @@ async fn drives_a_pymodbus_server_with_its_own_register_map() {
     let green = LampState::On {
         colour: LampColour::Green,
         digits: Some(42),
-        blink: true,
+        blink: Blink::Fast,
     };
     handle.set(5, 1, green).await.unwrap();
     let yellow = LampState::On {
         colour: LampColour::Yellow,
         digits: None,
-        blink: false,
+        blink: Blink::Steady,
     };
     handle.set(6, 2, yellow).await.unwrap();
 
     // Connected (after any refused connects while Python starts), then position 1's held button.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut pressed = false;
+    let mut answering = Vec::new();
     while !pressed {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.recv())
@@ -81,9 +82,14 @@ async fn drives_a_pymodbus_server_with_its_own_register_map() {
                 position: 1,
             }) => pressed = true,
             Some(Event::Connected | Event::Disconnected { .. }) => {}
+            Some(Event::UnitAnswering { unit }) => answering.push(unit),
             other => panic!("unexpected {other:?}"),
         }
     }
+    // Each unit is reported answering once, after its first clean poll: unit 5's came before
+    // its press.
+    assert!(answering.contains(&5), "{answering:?}");
+    assert!(answering.iter().all(|u| [5, 6].contains(u)) && answering.len() <= 2);
 
     // Read the registers back through an independent connection.
     let mut banner = tcp::connect_slave(port, Slave(5)).await.unwrap();

@@ -41,6 +41,7 @@ macro_rules! alarm_kinds {
 
 alarm_kinds! {
     RecordRejected => "record_rejected", High;
+    RejectionRate => "rejection_rate", Critical;
     SequenceGap => "sequence_gap", Medium;
     GapExpired => "gap_expired", Critical;
     SequenceJump => "sequence_jump", Critical;
@@ -58,6 +59,7 @@ alarm_kinds! {
     NoHandshake => "no_handshake", Critical;
     SourceLayoutMismatch => "source_layout_mismatch", Critical;
     DeviceOffline => "device_offline", High;
+    DeviceDegraded => "device_degraded", High;
 }
 
 /// ISA-18.2 alarm state.

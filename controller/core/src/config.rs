@@ -43,6 +43,10 @@ pub struct AlarmSettings {
     pub coverage_low_min: f64,
     /// Priority per alarm kind (snake_case kind name); kinds not listed use their default.
     pub priorities: BTreeMap<String, Priority>,
+    /// A point raises `rejection_rate` while at least this share (percent) of its last
+    /// `rejection_window` records were rejected.
+    pub rejection_rate_pct: f64,
+    pub rejection_window: u32,
 }
 
 impl Default for AlarmSettings {
@@ -51,7 +55,18 @@ impl Default for AlarmSettings {
             gap_fill_timeout_ms: 10_000,
             coverage_low_min: 10.0,
             priorities: BTreeMap::new(),
+            rejection_rate_pct: 50.0,
+            rejection_window: 10,
         }
+    }
+}
+
+impl AlarmSettings {
+    /// Rejected records among the last `rejection_window` that raise `rejection_rate`.
+    pub fn rejections_alarming(&self) -> usize {
+        let share = self.rejection_rate_pct / 100.0 * f64::from(self.rejection_window);
+        // Checked at load: a percentage in (0, 100] of a window of at most u32::MAX.
+        (share.ceil() as usize).max(1)
     }
 }
 
@@ -161,6 +176,23 @@ pub struct StationConfig {
     pub put_colour: LampColour,
     #[serde(default = "default_error_colour")]
     pub error_colour: LampColour,
+    #[serde(default)]
+    pub pick_blink: Blink,
+    #[serde(default)]
+    pub put_blink: Blink,
+    #[serde(default = "default_error_blink")]
+    pub error_blink: Blink,
+    /// A press of the button just confirmed, this soon after, is the operator pressing again
+    /// (the light was slow to go out), not a wrong pick.
+    #[serde(default = "default_repeat_press_ms")]
+    pub repeat_press_ms: u64,
+}
+
+fn default_error_blink() -> Blink {
+    Blink::Fast
+}
+fn default_repeat_press_ms() -> u64 {
+    2000
 }
 
 fn default_pick_colour() -> LampColour {
@@ -197,6 +229,18 @@ pub enum LampColour {
     White,
     Cyan,
     Magenta,
+}
+
+/// Logical lamp pattern; the device profile maps it to the module's animation code.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Blink {
+    #[default]
+    Steady,
+    Slow,
+    Fast,
 }
 
 /// A cross-reference in the config that does not resolve, or a value out of range.
@@ -264,6 +308,16 @@ impl PlantConfig {
         }
         if self.alarms.coverage_low_min.is_nan() || self.alarms.coverage_low_min < 0.0 {
             issues.push(issue("alarms.coverage_low_min", "must be 0 or more"));
+        }
+        let pct = self.alarms.rejection_rate_pct;
+        if pct.is_nan() || pct <= 0.0 || pct > 100.0 {
+            issues.push(issue(
+                "alarms.rejection_rate_pct",
+                "must be more than 0 and at most 100",
+            ));
+        }
+        if self.alarms.rejection_window == 0 {
+            issues.push(issue("alarms.rejection_window", "must be greater than 0"));
         }
         for kind in self.alarms.priorities.keys() {
             if crate::alarm::AlarmKind::from_name(kind).is_none() {

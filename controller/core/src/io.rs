@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::{Alarm, AlarmKind};
-use crate::config::LampColour;
+use crate::config::{Blink, LampColour};
 use crate::model::{
     Call, CallId, Coverage, LightTarget, LineStatus, Rack, RackStatus, Task, Vehicle,
 };
@@ -127,7 +127,7 @@ pub enum DeviceIntent {
         target: LightTarget,
         colour: LampColour,
         digits: Option<u32>,
-        blink: bool,
+        blink: Blink,
     },
     Off {
         station: String,

@@ -119,6 +119,38 @@ fn records_are_validated_and_rejections_raise_an_alarm() {
 }
 
 #[test]
+fn most_records_rejected_is_a_condition_that_clears_when_good_records_come_back() {
+    // Defaults: 5 rejected among the last 10 records raise `rejection_rate`.
+    let mut p = Plant::new();
+    let rate = |p: &Plant| p.alarm_state(AlarmKind::RejectionRate, "L/B1");
+    for seq in 1..=4 {
+        assert!(matches!(
+            p.bc(rec(seq, seq, "M9", &[])),
+            Outcome::Rejected(_)
+        ));
+        assert_eq!(rate(&p), Normal, "{seq} rejected: below the threshold");
+    }
+    // A record the source could not read counts too (journaled as a condition event).
+    let unreadable = |active| Input::Condition {
+        alarm: AlarmKind::RecordRejected,
+        subject: "L/B1".into(),
+        active,
+        message: "unreadable record: VIN is not a string".into(),
+    };
+    p.input(unreadable(true));
+    p.input(unreadable(false));
+    assert_eq!(rate(&p), ActiveUnacknowledged, "5 of 5 rejected");
+    // Good records push the rejected ones out of the window: the condition clears once fewer
+    // than 5 of the last 10 were rejected (the 6th good record).
+    for n in 1..=5 {
+        assert_eq!(p.bc(std_rec(n, 100 + n)), Outcome::Applied);
+        assert_eq!(rate(&p), ActiveUnacknowledged, "{n} good records");
+    }
+    assert_eq!(p.bc(std_rec(6, 106)), Outcome::Applied);
+    assert_eq!(rate(&p), ClearedUnacknowledged);
+}
+
+#[test]
 fn a_correction_before_pick_updates_the_call_and_relights_the_bin() {
     let mut p = Plant::new();
     p.bc(std_rec(1, 1));
@@ -472,6 +504,45 @@ fn a_wrong_pick_lights_red_and_nothing_advances() {
     assert!(p.slot(3).is_rejected());
     assert_eq!(p.slot(1), Outcome::Applied);
     assert_eq!(p.calls("seat")[0].2, Put);
+}
+
+#[test]
+fn pressing_the_button_just_confirmed_again_is_a_repeat_within_the_window_only() {
+    let mut p = Plant::new();
+    p.bc(std_rec(1, 1));
+    p.bc(std_rec(2, 2));
+    p.drain();
+    assert_eq!(p.bin("A1"), Outcome::Applied);
+    p.drain();
+    // The operator saw the light late and pressed again: no alarm, no light, nothing moves.
+    p.at(1);
+    assert!(
+        matches!(p.bin("A1"), Outcome::Ignored(ref why) if why.contains("again")),
+        "a repeat"
+    );
+    assert_eq!(p.alarm_state(AlarmKind::WrongPick, "P1"), Normal);
+    assert_eq!(lights(&p.drain()), Vec::<String>::new());
+    assert_eq!(p.slot(1), Outcome::Applied);
+    p.at(1);
+    assert!(matches!(p.slot(1), Outcome::Ignored(_)), "a repeated put");
+    assert_eq!(p.alarm_state(AlarmKind::WrongPut, "P1"), Normal);
+    p.drain();
+    // Past the window (2 s by default) the same press is a wrong pick again.
+    p.at(3);
+    assert_eq!(p.slot(1), Outcome::Applied);
+    assert_eq!(
+        p.alarm_state(AlarmKind::WrongPut, "P1"),
+        ClearedUnacknowledged
+    );
+    assert_eq!(lights(&p.drain()), ["err slot 1"]);
+    // A wrong bin right after a confirm is still wrong.
+    assert_eq!(p.bin("A1"), Outcome::Applied);
+    p.at(1);
+    assert_eq!(p.bin("A2"), Outcome::Applied);
+    assert_eq!(
+        p.alarm_state(AlarmKind::WrongPick, "P1"),
+        ClearedUnacknowledged
+    );
 }
 
 #[test]

@@ -19,6 +19,10 @@ pub struct ConnectionHealth {
     /// OPC UA: records delivered since start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered: Option<u64>,
+    /// Modbus: units that refuse requests for configured addresses, with the last refusal.
+    /// A connected device with refusing units is degraded: some lamps or buttons do nothing.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub refusing_units: BTreeMap<u8, String>,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +53,7 @@ impl Health {
                     connected: false,
                     last_error: None,
                     delivered: None,
+                    refusing_units: BTreeMap::new(),
                 },
             );
         }
@@ -65,11 +70,20 @@ impl Health {
         }
     }
 
-    pub(super) fn device_exception(&self, id: &str, message: String) {
+    /// A unit refused a request (`Some(message)`) or answers everything again (`None`).
+    pub(super) fn unit_refusing(&self, id: &str, unit: u8, refusal: Option<String>) {
         if let Ok(mut devices) = self.devices.lock()
             && let Some(device) = devices.get_mut(id)
         {
-            device.last_error = Some(message);
+            match refusal {
+                Some(message) => {
+                    device.last_error = Some(message.clone());
+                    device.refusing_units.insert(unit, message);
+                }
+                None => {
+                    device.refusing_units.remove(&unit);
+                }
+            }
         }
     }
 
@@ -87,6 +101,7 @@ impl Health {
                         connected: status.connected,
                         last_error: status.last_error.clone(),
                         delivered: Some(status.delivered),
+                        refusing_units: BTreeMap::new(),
                     },
                 );
             }

@@ -11,6 +11,8 @@ use takt::store::Store;
 
 /// How often a progress line is logged while anything happens.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// The period over which a flood of one alarm is summed up in one log line.
+const ALARM_LOG_PERIOD: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(crate) async fn run(config_path: &Path) -> Result<(), ExitCode> {
     let cfg = super::load(config_path)?;
@@ -43,6 +45,7 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
     }
     let (handle, task) = writer::spawn(journaled, cfg.controller.batch_max);
     let progress = takt::progress::spawn(&handle, PROGRESS_EVERY);
+    let alarm_log = takt::alarm_log::spawn(&handle, ALARM_LOG_PERIOD);
     let bridge = Bridge::start(&cfg, handle.clone())
         .await
         .context("starting the plant connections")?;
@@ -69,6 +72,7 @@ async fn serve(cfg: takt::config::Config) -> anyhow::Result<()> {
     tracing::info!("stopping: closing plant connections, HTTP requests and the journal");
     bridge.stop().await;
     progress.abort();
+    alarm_log.abort();
     let _ = stop_http.send(());
     http.await.context("HTTP task")?.context("serving HTTP")?;
     drop(handle);

@@ -9,9 +9,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::Deserialize;
+use takt_core::config::StationConfig;
 use takt_core::model::LightTarget;
 use takt_core::{ConfigIssue, PlantConfig};
-use takt_plc_bridge::modbus::profile::Profile;
+use takt_plc_bridge::modbus::profile::{LampState, Profile};
 use takt_plc_bridge::opcua::SourceConfig;
 
 /// One Modbus TCP connection (a module, a gateway or a bus coupler).
@@ -166,6 +167,21 @@ fn rack_size(plant: &PlantConfig, station: &str) -> u32 {
         .unwrap_or(0)
 }
 
+/// The lamp states a station's lights use: pick, put and error, each colour with its pattern.
+fn station_lights(station: &StationConfig) -> impl Iterator<Item = LampState> {
+    [
+        (station.pick_colour, station.pick_blink),
+        (station.put_colour, station.put_blink),
+        (station.error_colour, station.error_blink),
+    ]
+    .into_iter()
+    .map(|(colour, blink)| LampState::On {
+        colour,
+        digits: None,
+        blink,
+    })
+}
+
 /// A profile by built-in name or file (relative to the configuration file's folder).
 pub fn resolve_profile(name: &str, config_dir: &Path) -> Result<Profile, String> {
     if let Some(profile) = Profile::builtin(name) {
@@ -266,12 +282,22 @@ impl PlantIoFile {
                 let profile = resolve_profile(&unit.profile, config_dir)
                     .map_err(|e| push(format!("{at}.profile"), e))
                     .ok();
-                if !plant.stations.iter().any(|s| s.id == unit.station) {
+                let Some(station) = plant.stations.iter().find(|s| s.id == unit.station) else {
                     push(
                         format!("{at}.station"),
                         format!("unknown station `{}`", unit.station),
                     );
                     continue;
+                };
+                // Every light the station can ask for must be one the module can show.
+                if let Some(profile) = &profile
+                    && let Some(refusal) =
+                        station_lights(station).find_map(|state| profile.encode(0, &state).err())
+                {
+                    push(
+                        format!("{at}.profile"),
+                        format!("station `{}`: {refusal}", station.id),
+                    );
                 }
                 if unit.first_bin_position.is_none() && unit.first_slot_position.is_none() {
                     push(

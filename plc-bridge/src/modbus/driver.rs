@@ -9,13 +9,16 @@
 //!   a poll sees it released again.
 //! - Every request has `request_timeout`. A transport error or timeout drops the connection
 //!   ([`Event::Disconnected`]) and the task reconnects with exponential backoff capped at
-//!   `backoff_max`. A Modbus exception answer is data ([`Event::Exception`]): the connection is
-//!   kept. A refused poll is reported once per unit until a poll of that unit succeeds.
+//!   `backoff_max`. A Modbus exception answer is data: the connection is kept. A unit that
+//!   refuses a request is reported once ([`Event::Exception`]) and again only for another
+//!   request it refuses, until every request it refused has been answered
+//!   ([`Event::UnitAnswering`]); a reconnect does not forget it, since the next poll and the
+//!   re-asserted outputs ask again.
 //! - The task stops when every [`Handle`] is dropped. Queues are bounded: `set` waits when the
 //!   command queue is full, and the task waits when the event queue is full (presses are never
 //!   dropped).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,6 +104,12 @@ pub enum Event {
         /// The device's answer.
         code: ExceptionCode,
     },
+    /// A unit answers what it is asked: reported after its first clean poll since the driver
+    /// started, and again once every request it refused has been answered.
+    UnitAnswering {
+        /// Unit id.
+        unit: u8,
+    },
 }
 
 /// Why [`Handle::set`] refused a command.
@@ -161,7 +170,8 @@ pub fn spawn(config: DriverConfig) -> (Handle, mpsc::Receiver<Event>) {
         written: BTreeMap::new(),
         dirty: false,
         debounce: BTreeMap::new(),
-        refused_reads: BTreeMap::new(),
+        refused: BTreeMap::new(),
+        answering: BTreeSet::new(),
         units: Arc::clone(&units),
         config,
         commands: command_rx,
@@ -196,9 +206,11 @@ struct Task {
     /// before each button read.
     dirty: bool,
     debounce: BTreeMap<(u8, u16), Debounce>,
-    /// Units whose last button read was refused, with the code: a refused poll is reported
-    /// once, not on every poll.
-    refused_reads: BTreeMap<u8, ExceptionCode>,
+    /// Per unit, the requests (read or write, and start address) whose last try was refused,
+    /// with the answer: each is reported once, not at every poll.
+    refused: BTreeMap<u8, BTreeMap<(bool, RegisterAddress), ExceptionCode>>,
+    /// Units reported answering since their last refusal.
+    answering: BTreeSet<u8>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
 }
@@ -233,7 +245,6 @@ impl Task {
             self.written.clear();
             self.dirty = true;
             self.debounce.clear();
-            self.refused_reads.clear();
             self.emit(Event::Disconnected { cause }).await;
             // Keep taking commands while waiting, so `set` does not stall on a dead device.
             let deadline = Instant::now() + backoff;
@@ -328,14 +339,8 @@ impl Task {
                     }
                 }
             };
-            if let Err(code) = self.request(call).await? {
-                self.emit(Event::Exception {
-                    unit,
-                    request,
-                    code,
-                })
-                .await;
-            }
+            let answer = self.request(call).await?.map(|_| ());
+            self.answered(unit, (true, start), request, answer).await;
             // After an exception the values count as written too: the device answered, and
             // retrying every cycle would only repeat the answer. A reconnect or a new desired
             // value tries again.
@@ -355,6 +360,43 @@ impl Task {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(error)) => Err(format!("transport: {error}")),
             Err(_) => Err("request timed out".to_owned()),
+        }
+    }
+
+    /// Notes how a unit answered one request; a new refusal is reported at once.
+    async fn answered(
+        &mut self,
+        unit: u8,
+        key: (bool, RegisterAddress),
+        request: String,
+        answer: Result<(), ExceptionCode>,
+    ) {
+        let refused = self.refused.entry(unit).or_default();
+        match answer {
+            Err(code) => {
+                if refused.insert(key, code) != Some(code) {
+                    self.answering.remove(&unit);
+                    self.emit(Event::Exception {
+                        unit,
+                        request,
+                        code,
+                    })
+                    .await;
+                }
+            }
+            Ok(()) => {
+                refused.remove(&key);
+            }
+        }
+    }
+
+    /// After a unit's button read, which follows its writes: a unit with nothing refused that
+    /// was not known to answer is reported answering, so a listener learns each unit's state
+    /// once after a start and then at each change.
+    async fn report_answering(&mut self, unit: u8) {
+        let clean = self.refused.get(&unit).is_none_or(BTreeMap::is_empty);
+        if clean && self.answering.insert(unit) {
+            self.emit(Event::UnitAnswering { unit }).await;
         }
     }
 
@@ -392,23 +434,12 @@ impl Task {
                     .await?
                     .map(|words| words.into_iter().map(|w| profile.word_pressed(w)).collect()),
             };
-            let pressed = match pressed {
-                Ok(pressed) => {
-                    self.refused_reads.remove(&unit);
-                    pressed
-                }
-                Err(code) => {
-                    if self.refused_reads.insert(unit, code) != Some(code) {
-                        let request = format!("read {start} x{count}");
-                        self.emit(Event::Exception {
-                            unit,
-                            request,
-                            code,
-                        })
-                        .await;
-                    }
-                    continue;
-                }
+            let request = format!("read {start} x{count}");
+            let answer = pressed.as_ref().map(|_| ()).map_err(|code| *code);
+            self.answered(unit, (false, start), request, answer).await;
+            self.report_answering(unit).await;
+            let Ok(pressed) = pressed else {
+                continue;
             };
             for position in 0..profile.positions {
                 let down = pressed

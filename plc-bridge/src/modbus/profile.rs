@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use takt_core::config::LampColour;
+use takt_core::config::{Blink, LampColour};
 
 use super::address::{RegisterAddress, Table};
 
@@ -27,8 +27,8 @@ pub enum LampState {
         colour: LampColour,
         /// Digits to display, if the module has a display (ignored otherwise).
         digits: Option<u16>,
-        /// Flashing, if the module can (ignored otherwise).
-        blink: bool,
+        /// Steady or flashing, if the module can flash (ignored otherwise).
+        blink: Blink,
     },
 }
 
@@ -46,7 +46,7 @@ pub enum Value {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LampMap {
     /// Pick-light modules: a holding register takes a colour code (`off` when dark), optional
-    /// registers take the digits and the blink flag (0/1).
+    /// registers take the digits and the animation code (`blinks`).
     Register {
         /// Address distance between positions.
         stride: u16,
@@ -62,6 +62,9 @@ pub enum LampMap {
         off: u16,
         /// Colour codes.
         colours: BTreeMap<LampColour, u16>,
+        /// Animation codes written to `blink`; left out, steady is 0 and any flashing 1.
+        #[serde(default = "default_blinks")]
+        blinks: BTreeMap<Blink, u16>,
     },
     /// Digital outputs: one coil per colour; lit = that coil on, all others off.
     Coils {
@@ -130,6 +133,18 @@ pub enum ProfileError {
         /// Colour asked for.
         colour: LampColour,
     },
+    /// The module has a blink register but no code for this pattern.
+    #[error("profile `{profile}` has no code for blink pattern {blink:?}")]
+    UnmappedBlink {
+        /// Profile name.
+        profile: String,
+        /// Pattern asked for.
+        blink: Blink,
+    },
+}
+
+fn default_blinks() -> BTreeMap<Blink, u16> {
+    BTreeMap::from([(Blink::Steady, 0), (Blink::Slow, 1), (Blink::Fast, 1)])
 }
 
 const BUILTIN: [(&str, &str); 3] = [
@@ -281,9 +296,10 @@ impl Profile {
                 blink,
                 off,
                 colours,
+                blinks,
             } => {
-                let (code, shown_digits, flashing) = match *state {
-                    LampState::Off => (*off, 0, false),
+                let (code, shown_digits, pattern) = match *state {
+                    LampState::Off => (*off, 0, Blink::Steady),
                     LampState::On {
                         colour: c,
                         digits: d,
@@ -299,7 +315,11 @@ impl Profile {
                     writes.push((at(*digits, *stride), Value::Word(shown_digits)));
                 }
                 if let Some(blink) = blink {
-                    writes.push((at(*blink, *stride), Value::Word(u16::from(flashing))));
+                    let code = blinks.get(&pattern).ok_or(ProfileError::UnmappedBlink {
+                        profile: self.name.clone(),
+                        blink: pattern,
+                    })?;
+                    writes.push((at(*blink, *stride), Value::Word(*code)));
                 }
             }
             LampMap::Coils { stride, colours } => {
@@ -368,7 +388,7 @@ mod tests {
         let lit = LampState::On {
             colour: LampColour::Red,
             digits: Some(12),
-            blink: true,
+            blink: Blink::Fast,
         };
         assert_eq!(
             p.encode(2, &lit),
@@ -393,12 +413,36 @@ mod tests {
     }
 
     #[test]
+    fn blink_patterns_map_like_colours() {
+        let text = include_str!("../../profiles/sim-line.toml").replace(
+            "[button]",
+            "blinks = { steady = 0, slow = 4, fast = 9 }\n[button]",
+        );
+        let p = Profile::from_toml(&text).expect("parses");
+        let lit = |blink| LampState::On {
+            colour: LampColour::Green,
+            digits: None,
+            blink,
+        };
+        let blink_register = |state| p.encode(0, &state).expect("shown")[2].1;
+        assert_eq!(blink_register(lit(Blink::Slow)), Value::Word(4));
+        assert_eq!(blink_register(lit(Blink::Fast)), Value::Word(9));
+        assert_eq!(blink_register(LampState::Off), Value::Word(0));
+        let partial = text.replace("slow = 4, ", "");
+        let p = Profile::from_toml(&partial).expect("parses");
+        assert!(matches!(
+            p.encode(0, &lit(Blink::Slow)),
+            Err(ProfileError::UnmappedBlink { .. })
+        ));
+    }
+
+    #[test]
     fn banner_encoding_uses_converted_vendor_addresses() {
         let p = Profile::builtin("banner-ptl110").expect("shipped");
         let lit = LampState::On {
             colour: LampColour::Green,
             digits: None,
-            blink: false,
+            blink: Blink::Steady,
         };
         assert_eq!(
             p.encode(1, &lit),
@@ -418,7 +462,7 @@ mod tests {
         let lit = LampState::On {
             colour: LampColour::Yellow,
             digits: Some(3),
-            blink: true,
+            blink: Blink::Fast,
         };
         // BTreeMap order of LampColour: Green, Blue, Red, Yellow.
         assert_eq!(
@@ -436,7 +480,7 @@ mod tests {
                 &LampState::On {
                     colour: LampColour::White,
                     digits: None,
-                    blink: false
+                    blink: Blink::Steady
                 }
             ),
             Err(ProfileError::UnmappedColour { .. })

@@ -7,6 +7,7 @@
 mod calls;
 mod coverage;
 mod racks;
+mod rejections;
 mod sequence;
 mod station;
 
@@ -47,6 +48,9 @@ pub struct State {
     next_vehicle: u64,
     next_call: u64,
     next_task: u64,
+    /// `line/point` → whether each of its last records was rejected, oldest first.
+    #[serde(default)]
+    recent_records: BTreeMap<String, VecDeque<bool>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +88,9 @@ struct StationState {
     task: Option<Task>,
     /// Buttons showing a wrong-press light.
     errors: BTreeSet<LightTarget>,
+    /// The button that confirmed the last task, and when: a second press of it is a repeat.
+    #[serde(default)]
+    confirmed: Option<(LightTarget, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -164,6 +171,7 @@ impl Core {
                             queue: BTreeSet::new(),
                             task: None,
                             errors: BTreeSet::new(),
+                            confirmed: None,
                         },
                     )
                 })
@@ -182,6 +190,7 @@ impl Core {
             next_vehicle: 1,
             next_call: 1,
             next_task: 1,
+            recent_records: BTreeMap::new(),
         };
         Self::restore(cfg, state)
     }
@@ -242,6 +251,10 @@ impl Core {
                 message,
             } => {
                 self.alarm_condition(now, *alarm, subject, *active, message.clone());
+                if *alarm == AlarmKind::RecordRejected && *active {
+                    // A record the source could not even read counts against its point.
+                    self.record_judged(now, subject, true);
+                }
                 Outcome::Applied
             }
             Input::Tick => Outcome::Applied,

@@ -25,13 +25,18 @@ impl Core {
         if self.point(line, point).is_none() {
             return Outcome::Rejected(format!("no broadcast point `{point}` on line `{line}`"));
         }
+        let subject = format!("{line}/{point}");
         match Record::validate(raw, lc, &self.cfg) {
-            Ok(record) => self.offer(now, line, point, record),
+            Ok(record) => {
+                self.record_judged(now, &subject, false);
+                self.offer(now, line, point, record)
+            }
             Err(reason) => {
+                self.record_judged(now, &subject, true);
                 self.alarm_event(
                     now,
                     AlarmKind::RecordRejected,
-                    &format!("{line}/{point}"),
+                    &subject,
                     format!("record {} rejected: {reason}", raw.seq),
                 );
                 Outcome::Rejected(reason)

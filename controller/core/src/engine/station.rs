@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::Core;
 use crate::alarm::AlarmKind;
+use crate::config::{Blink, LampColour};
 use crate::io::{DeviceIntent, Outcome};
 use crate::model::{CallId, CallStatus, LightTarget, Task, TaskId, TaskKind, TaskStatus};
 
@@ -81,14 +82,16 @@ impl Core {
 
     pub(super) fn task_light(&self, station: &str, task: &Task) -> DeviceIntent {
         let sc = self.cfg.station(station);
-        let (colour, digits) = match &task.kind {
+        let (colour, blink, digits) = match &task.kind {
             TaskKind::Pick { bin } => (
-                sc.map_or(crate::config::LampColour::Green, |s| s.pick_colour),
+                sc.map_or(LampColour::Green, |s| s.pick_colour),
+                sc.map_or(Blink::Steady, |s| s.pick_blink),
                 sc.and_then(|s| s.bins.iter().find(|b| b.id == *bin))
                     .map(|b| b.qty),
             ),
             TaskKind::Put { slot, .. } => (
-                sc.map_or(crate::config::LampColour::Blue, |s| s.put_colour),
+                sc.map_or(LampColour::Blue, |s| s.put_colour),
+                sc.map_or(Blink::Steady, |s| s.put_blink),
                 Some(*slot),
             ),
         };
@@ -97,20 +100,18 @@ impl Core {
             target: task.target(),
             colour,
             digits,
-            blink: false,
+            blink,
         }
     }
 
     pub(super) fn error_light(&self, station: &str, target: LightTarget) -> DeviceIntent {
+        let sc = self.cfg.station(station);
         DeviceIntent::Light {
             station: station.to_owned(),
             target,
-            colour: self
-                .cfg
-                .station(station)
-                .map_or(crate::config::LampColour::Red, |s| s.error_colour),
+            colour: sc.map_or(LampColour::Red, |s| s.error_colour),
             digits: None,
-            blink: true,
+            blink: sc.map_or(Blink::Fast, |s| s.error_blink),
         }
     }
 
@@ -151,6 +152,19 @@ impl Core {
             _ => {}
         }
         let expected = st.task.as_ref().map(Task::target);
+        if expected.as_ref() != Some(&button)
+            && let Some((_, at)) = st.confirmed.as_ref().filter(|(b, _)| *b == button)
+        {
+            let since = (now - *at).num_milliseconds();
+            if u64::try_from(since).is_ok_and(|ms| ms <= sc.repeat_press_ms)
+                && sc.repeat_press_ms > 0
+            {
+                return Outcome::Ignored(format!(
+                    "{} pressed again {since} ms after it confirmed its task",
+                    describe(&button)
+                ));
+            }
+        }
         if expected.as_ref() != Some(&button) {
             let kind = match button {
                 LightTarget::Bin(_) => AlarmKind::WrongPick,
@@ -171,6 +185,9 @@ impl Core {
             return Outcome::Applied;
         }
         self.clear_errors(station);
+        if let Some(st) = self.state.stations.get_mut(station) {
+            st.confirmed = Some((button, now));
+        }
         let Some(task) = self.end_task(now, station, TaskStatus::Done) else {
             return Outcome::Applied;
         };

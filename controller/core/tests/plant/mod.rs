@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use takt_core::config::Blink;
 use takt_core::io::{Action, Change, DeviceIntent, Input, Outcome, StreamEvent};
 use takt_core::model::{CallStatus, LightTarget, RackStatus};
 use takt_core::{AlarmKind, AlarmState, ConfigIndex, Core, PlantConfig, RawRecord};
@@ -180,7 +181,7 @@ pub fn lights(actions: &[Action]) -> Vec<String> {
                 digits,
                 blink,
                 ..
-            }) => Some(if *blink {
+            }) => Some(if *blink != Blink::Steady {
                 format!("err {}", t(target))
             } else {
                 format!(
