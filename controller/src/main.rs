@@ -33,6 +33,14 @@ enum Command {
         /// Plant configuration (TOML).
         file: PathBuf,
     },
+    /// Commissioning check: connect to every configured source and device, read each configured
+    /// node and register once, and report what is there against what the layout expects, every
+    /// mismatch with its configuration line. Exit code 1 when anything does not fit.
+    Probe {
+        /// Plant configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Rebuild the state from the journal, compare it with the stored projections and print a summary.
     Replay {
         /// Plant configuration (TOML).
@@ -66,6 +74,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => commands::check_config(&file),
         Command::Run { config } => commands::block_on(commands::run(&config)),
+        Command::Probe { config } => commands::block_on(commands::probe(&config)),
         Command::Replay { config, rewrite } => {
             commands::block_on(commands::replay(&config, rewrite))
         }

@@ -1,4 +1,6 @@
-//! Modbus TCP: addresses, device profiles (register maps as data) and the driver task.
+//! Modbus TCP: addresses, device profiles (register maps as data), the driver task, and the
+//! commissioning probe.
 pub mod address;
 pub mod driver;
+pub mod probe;
 pub mod profile;

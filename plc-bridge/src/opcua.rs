@@ -7,6 +7,7 @@
 //!   become records (slot nodes, field arrays with index ranges, a ring's write index).
 //! - `connection`: one session, opened fresh after every loss (see there why).
 //! - [`NoDelay`]: the TCP connector every session uses, Nagle's algorithm off.
+//! - [`probe`]: the commissioning probe — every configured node read once, against its layout.
 //! - [`source`]: the task — handshake and FIFO layouts, acknowledgement after durability,
 //!   catch-up after reconnect, conditions for alarms.
 pub mod config;
@@ -14,6 +15,7 @@ mod connection;
 pub mod decode;
 mod nodelay;
 mod nodes;
+pub mod probe;
 pub mod source;
 
 pub use config::SourceConfig;

@@ -23,6 +23,22 @@ fn seqs(inputs: &[Input]) -> Vec<u32> {
     broadcasts(inputs).iter().map(|b| b.0).collect()
 }
 
+/// The records a handshake presented, in order: a record presented again is journaled again
+/// (the core sees the duplicate and ignores it), so consecutive copies of one record count as
+/// one presentation — as long as they are the same record.
+fn presentations(inputs: &[Input]) -> Vec<u32> {
+    let mut out: Vec<Input> = Vec::new();
+    for input in inputs
+        .iter()
+        .filter(|i| matches!(i, Input::Broadcast { .. }))
+    {
+        if out.last() != Some(input) {
+            out.push(input.clone());
+        }
+    }
+    seqs(&out)
+}
+
 /// A Siemens-style option string for record `seq`.
 fn colon_options(seq: u32) -> String {
     let seat = if seq.is_multiple_of(2) {
@@ -205,9 +221,14 @@ async fn presented_again(args: &[&str], layout: &str) {
         plc.until(|e| *e == json!({ "acked": seq })).await;
     }
     let inputs = journal
-        .wait_for(WAIT, "five records", |i| seqs(i).len() >= 5)
+        .wait_for(WAIT, "five records", |i| presentations(i).len() >= 5)
         .await;
-    assert_eq!(seqs(&inputs), [1, 2, 3, 4, 5], "each record journaled once");
+    assert_eq!(
+        presentations(&inputs),
+        [1, 2, 3, 4, 5],
+        "each record journaled in order, a copy only right after itself: {:?}",
+        seqs(&inputs)
+    );
     let late = plc
         .log
         .iter()

@@ -148,3 +148,110 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
     journaled.store().close().await;
     sim.stop().await;
 }
+
+/// `takt probe` against sim-line: every configured node and register fits, reported in file
+/// order with its line. Then the same file with a NodeId misspelt and a module's profile made
+/// wider than the module: each mismatch is named at the line it is written on, exit code 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takt_probe_reports_each_node_against_its_layout_with_the_config_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let floor = floor(dir.path());
+    let example: PlantConfig = toml::from_str(&example_config()).expect("example plant");
+    let sim = Sim::start(&floor, &example, "A1", 1.0, 7, Truth::in_memory())
+        .await
+        .expect("sim-line");
+    let text = wired_example(&sim, dir.path());
+    let probe = |text: &str| {
+        let path = dir.path().join("plant.toml");
+        std::fs::write(&path, text).expect("config written");
+        let binary = takt_tests::takt_binary();
+        async move {
+            let out = tokio::process::Command::new(binary)
+                .args(["probe", "--config"])
+                .arg(&path)
+                .output()
+                .await
+                .expect("takt probe runs");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+    };
+
+    let (code, report) = probe(&text).await;
+    assert_eq!(code, Some(0), "{report}");
+    let lines: Vec<&str> = report.lines().collect();
+    let (summary, checks) = lines.split_last().expect("a report");
+    assert!(summary.ends_with(", 0 mismatch(es)"), "{report}");
+    // Two sources of 10 and 8 nodes (B2 has no line state); two devices of 1 and 2 units,
+    // lamps and buttons each.
+    assert_eq!(checks.len(), 10 + 8 + 2 * 3, "{report}");
+    assert!(checks.iter().all(|l| l.ends_with(": ok")), "{report}");
+    let line_no = |l: &str| -> usize {
+        l.split(':')
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("FILE:LINE")
+    };
+    let numbers: Vec<usize> = checks.iter().map(|l| line_no(l)).collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] <= w[1]),
+        "in file order: {report}"
+    );
+    let trigger_line = text
+        .lines()
+        .position(|l| l.starts_with("trigger = \"s=A1.B1.Counter\""))
+        .expect("B1's trigger")
+        + 1;
+    assert!(
+        checks.iter().any(|l| line_no(l) == trigger_line
+            && l.contains("sources[0].layout.trigger: A1/B1 s=A1.B1.Counter: ")),
+        "the trigger at line {trigger_line}: {report}"
+    );
+
+    let wrong = text
+        .replace("vin = \"s=A1.B2.Vin\"", "vin = \"s=A1.B2.VIN\"")
+        .replace(
+            "{ unit = 1, profile = \"sim-line\", station = \"PS-DOORS\"",
+            &format!(
+                "{{ unit = 1, profile = \"{}\", station = \"PS-DOORS\"",
+                dir.path().join("wide.toml").display()
+            ),
+        );
+    let wide =
+        std::fs::read_to_string(takt_tests::repo_root().join("plc-bridge/profiles/sim-line.toml"))
+            .expect("sim-line profile")
+            .replace("positions = 16", "positions = 20");
+    std::fs::write(dir.path().join("wide.toml"), wide).expect("profile written");
+    let (code, report) = probe(&wrong).await;
+    assert_eq!(code, Some(1), "{report}");
+    let mismatches: Vec<&str> = report.lines().filter(|l| l.contains("MISMATCH")).collect();
+    let line_of = |needle: &str| {
+        wrong
+            .lines()
+            .position(|l| l.contains(needle))
+            .expect(needle)
+            + 1
+    };
+    let vin_line = line_of("s=A1.B2.VIN");
+    let unit_line = line_of("wide.toml");
+    assert_eq!(
+        mismatches.len(),
+        3,
+        "vin, the unit's lamps and buttons: {report}"
+    );
+    assert!(
+        mismatches[0].contains(&format!(":{vin_line}: sources[1].layout.record.vin:"))
+            && mismatches[0].contains("BadNodeIdUnknown"),
+        "{report}"
+    );
+    for m in &mismatches[1..] {
+        assert!(
+            m.contains(&format!(":{unit_line}: devices[0].units[0].profile:")),
+            "{report}"
+        );
+    }
+    assert!(report.ends_with("3 mismatch(es)\n"), "{report}");
+    sim.stop().await;
+}

@@ -1,11 +1,13 @@
 //! The `takt` subcommands. Exit codes: 0 done, 1 failed while running, 2 bad configuration.
 
+mod probe;
 mod replay;
 mod run;
 
 use std::path::Path;
 use std::process::ExitCode;
 
+pub(crate) use probe::probe;
 pub(crate) use replay::replay;
 pub(crate) use run::run;
 use takt::config::{self, Config};

@@ -101,6 +101,13 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
+/// The 1-based line of the dotted `path` (`sources[0].layout.trigger`) in configuration `text`,
+/// or of its nearest ancestor written there; 1 when the text does not parse.
+#[must_use]
+pub fn line_of(text: &str, path: &str) -> usize {
+    toml_edit::Document::parse(text).map_or(1, |doc| Locator::new(text, &doc).line_of(path))
+}
+
 /// Read and validate the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {

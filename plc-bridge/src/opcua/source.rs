@@ -4,9 +4,11 @@
 //! - **Handshake layout**: on every change of the trigger (a counter, a toggle bit or a
 //!   DataReady strobe) and at every poll, in case a notification was lost, the trigger, the
 //!   acknowledgement and the record are read in one request. What the PLC shows decides:
-//!   a presented record whose acknowledgement the PLC does not show is journaled (unless the
-//!   journal holds it already) and acknowledged — again, if the PLC presents it again — so no
-//!   behaviour of the PLC can leave its handshake waiting on Takt.
+//!   a presented record whose acknowledgement the PLC does not show is journaled and
+//!   acknowledged — again, if the PLC presents it again (a new presentation of a record the
+//!   core has is journaled as a duplicate and ignored; the same presentation seen again is
+//!   only acknowledged again) — so no behaviour of the PLC can leave its handshake waiting on
+//!   Takt.
 //! - **FIFO layout** (slot nodes, field arrays or a ring, see `nodes`): on every change of the
 //!   trigger the two newest slots are read; when the second is the record that was newest
 //!   before, the first is the one new record (the common case, one small request). Otherwise,
@@ -403,9 +405,12 @@ impl<S: InputSink> Source<S> {
                 return Ok(());
             }
         };
-        // A record the journal holds already (presented again, or its acknowledgement refused
-        // before) is only acknowledged again.
-        let durable = matches!((&record, &self.acked_record), (Ok(r), Some(last)) if r == last);
+        // A new presentation is journaled even when it shows the record before (the core sees
+        // the duplicate and ignores it, the journal keeps that the PLC presented it again);
+        // the same presentation seen again (its acknowledgement refused or cleared before) is
+        // durable already and is only acknowledged again.
+        let durable = !new_presentation
+            && matches!((&record, &self.acked_record), (Ok(r), Some(last)) if r == last);
         if !durable {
             let delivered = record.as_ref().ok().cloned();
             self.deliver_record(record).await?;

@@ -1,0 +1,181 @@
+//! The commissioning probe against servers and devices nobody here wrote: Python asyncua PLCs
+//! (`tests/interop/asyncua_plc.py`) and pymodbus modules (`tests/interop/pymodbus_server.py`),
+//! configured with the mistakes a plant engineer makes — a strobe read as a counter, a NodeId
+//! with the wrong case, arrays shorter than the layout reads, a profile wider than the module.
+//! Each is named at its field; everything else is reported as fitting. Needs the venv from
+//! `scripts/python-env`; without it the tests skip, except under `CI=true`.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::{PythonPlc, repo_root, venv_python};
+use takt_plc_bridge::modbus::{self, profile::Profile};
+use takt_plc_bridge::opcua::probe::{Finding, probe};
+
+const NAMESPACE: &str = r#"namespace_uri = "urn:example:plant-b:broadcast""#;
+
+fn verdicts(findings: &[Finding]) -> BTreeMap<&str, Option<&str>> {
+    findings
+        .iter()
+        .map(|f| (f.field.as_str(), f.mismatch.as_deref()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_strobe_configured_as_a_counter_and_a_misspelt_node_are_named() {
+    let Some(plc) = PythonPlc::start("asyncua_plc.py", &["strobe", "plc"]).await else {
+        return;
+    };
+    let cfg = plc.source(
+        "plant-b/",
+        &format!(
+            r#"{NAMESPACE}
+            [layout]
+            kind = "handshake"
+            trigger = "s=Bcast.DataReady"
+            ack = "s=Bcast.Ack"
+            ack_with = "flag"
+            ack_clear = "plc"
+            no_handshake = "s=Bcast.Timeout"
+            record = {{ seq = "s=Bcast.SeqNo", vin = "s=Bcast.Vin", model = "s=Bcast.Model", options = "s=Bcast.Options" }}
+            "#
+        ),
+    );
+    let findings = probe(&cfg).await.expect("the server answers");
+    let v = verdicts(&findings);
+    assert!(
+        v["layout.trigger"].is_some_and(|why| why.contains("Boolean")),
+        "{findings:#?}"
+    );
+    assert!(
+        v["layout.record.vin"].is_some_and(|why| why.contains("BadNodeIdUnknown")),
+        "{findings:#?}"
+    );
+    for fine in [
+        "layout.ack",
+        "layout.no_handshake",
+        "layout.record.seq",
+        "layout.record.model",
+        "layout.record.options",
+    ] {
+        assert_eq!(v[fine], None, "{fine}: {findings:#?}");
+    }
+    let trigger = findings
+        .iter()
+        .find(|f| f.field == "layout.trigger")
+        .unwrap();
+    assert!(trigger.found.contains("Boolean"), "{trigger:?}");
+    assert_eq!(
+        findings.len(),
+        7,
+        "every configured node, once: {findings:#?}"
+    );
+}
+
+#[tokio::test]
+async fn field_arrays_shorter_than_the_layout_reads_are_named_with_their_length() {
+    let Some(plc) = PythonPlc::start("asyncua_plc.py", &["arrays", "oldest"]).await else {
+        return;
+    };
+    let cfg = plc.source(
+        "plant-b/",
+        &format!(
+            r#"{NAMESPACE}
+            [options_format]
+            separators = ";"
+            key_value = ":"
+            [layout]
+            kind = "fifo"
+            order = "oldest_first"
+            trigger = 's="DB_Bcast"."LastSeq"'
+            slot_count = 32
+            arrays = {{ seq = 's="DB_Bcast"."Seq"', vin = 's="DB_Bcast"."VIN"', model = 's="DB_Bcast"."Model"', options = 's="DB_Bcast"."Opt"' }}
+            "#
+        ),
+    );
+    let findings = probe(&cfg).await.expect("the server answers");
+    let v = verdicts(&findings);
+    assert_eq!(v["layout.trigger"], None, "{findings:#?}");
+    for field in ["seq", "vin", "model", "options"] {
+        let why = v[format!("layout.arrays.{field}").as_str()];
+        assert!(
+            why.is_some_and(|w| w.contains("20 elements, the layout reads 32")),
+            "{field}: {findings:#?}"
+        );
+    }
+    let seq = findings
+        .iter()
+        .find(|f| f.field == "layout.arrays.seq")
+        .unwrap();
+    assert!(seq.found.contains("[20]"), "type and length shown: {seq:?}");
+}
+
+/// Kills the Python server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_profile_wider_than_the_module_is_named_at_the_first_position_it_lacks() {
+    let Some(python) = venv_python() else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let _server = Server(
+        Command::new(&python)
+            .arg(repo_root().join("tests/interop/pymodbus_server.py"))
+            .arg(port.port().to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Unit 6 has 32 coils, 4 per position: 8 positions; this profile says 10.
+    let wide =
+        include_str!("../profiles/generic-dio.toml").replace("positions = 8", "positions = 10");
+    let units = BTreeMap::from([
+        (5, Profile::builtin("banner-ptl110").unwrap()),
+        (6, Profile::from_toml(&wide).unwrap()),
+    ]);
+    // The server may still be starting: the probe is retried for a few seconds.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let findings = loop {
+        match modbus::probe::probe(port, &units, Duration::from_millis(500)).await {
+            Ok(findings) => break findings,
+            Err(e) => {
+                assert!(tokio::time::Instant::now() < deadline, "{e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let of = |unit, part| {
+        findings
+            .iter()
+            .find(|f| f.unit == unit && f.part == part)
+            .unwrap_or_else(|| panic!("unit {unit} {part}: {findings:#?}"))
+    };
+    let lamps = of(6, "lamps");
+    assert!(
+        lamps.read.contains("position 8") && lamps.mismatch.is_some(),
+        "{lamps:?}"
+    );
+    assert_eq!(of(5, "lamps").mismatch, None, "{findings:#?}");
+    let buttons = of(5, "buttons");
+    assert_eq!(buttons.mismatch, None, "{findings:#?}");
+    assert!(
+        buttons.found.contains("1 pressed"),
+        "position 1 is held: {buttons:?}"
+    );
+    assert_eq!(findings.len(), 4);
+}
