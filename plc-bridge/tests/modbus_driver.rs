@@ -134,6 +134,29 @@ async fn lights_land_in_the_simulator_registers() {
 }
 
 #[tokio::test]
+async fn written_answers_once_the_states_set_before_it_are_on_the_device() {
+    let (sim, handle, _events) = start(&[1]).await;
+    handle.set(1, 4, red_12()).await.unwrap();
+    handle.set(1, 5, green()).await.unwrap();
+    assert!(handle.written().await);
+    // No waiting: the registers hold both states the moment `written` answers.
+    assert_eq!(
+        (
+            sim.panel().lamp(1, 4),
+            sim.panel().lamp(1, 5).map(|l| l.colour)
+        ),
+        (
+            Some(Lamp {
+                colour: 3,
+                digits: 12,
+                blink: 1,
+            }),
+            Some(1)
+        )
+    );
+}
+
+#[tokio::test]
 async fn reconnects_and_reasserts_within_one_second_after_a_device_restart() {
     let (mut sim, handle, mut events) = start(&[1]).await;
     handle.set(1, 5, red_12()).await.unwrap();

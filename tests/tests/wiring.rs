@@ -142,7 +142,14 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
     let connections = bridge.health().snapshot();
     assert!(connections["A1/B1"].connected, "{connections:?}");
     assert!(connections["PTL-DOORS"].connected, "{connections:?}");
+    // A controlled stop leaves the lamps in the device's offline state (default: off), not
+    // showing a put nobody will confirm.
     bridge.stop().await;
+    assert_eq!(
+        modules.panel().lamp(1, slot_position).map(|l| l.colour),
+        Some(0),
+        "the put light went out at the stop"
+    );
     drop(handle);
     let journaled = writer_task.await.expect("writer");
     journaled.store().close().await;

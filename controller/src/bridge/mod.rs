@@ -25,7 +25,7 @@ use takt_plc_bridge::opcua::{self, InputSink, SinkError, SourceHandle};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::config::plant_io::{LampMap, resolve_profile};
+use crate::config::plant_io::{LampMap, OfflineLamps, resolve_profile};
 use crate::runtime::writer::Handle;
 use health::Health;
 
@@ -49,7 +49,13 @@ pub struct Bridge {
     sources: Arc<BTreeMap<(String, String), SourceHandle>>,
     tasks: Vec<JoinHandle<()>>,
     health: Arc<Health>,
+    /// Each device's driver and what its lamps show after a stop.
+    drivers: BTreeMap<String, (driver::Handle, OfflineLamps)>,
+    lamps: Arc<LampMap>,
 }
+
+/// How long a controlled stop waits for each device to take its offline lamps.
+const OFFLINE_LAMPS_WAIT: Duration = Duration::from_secs(2);
 
 impl Bridge {
     /// Starts everything the configuration names. Returns once started, not once connected:
@@ -73,6 +79,7 @@ impl Bridge {
         let lamps = Arc::new(LampMap::build(&cfg.devices, &cfg.plant.config));
         let config_dir = cfg.path.parent().unwrap_or(Path::new("."));
         let mut drivers = BTreeMap::new();
+        let mut offline = BTreeMap::new();
         let mut tasks = Vec::new();
         for device in &cfg.devices {
             let endpoint: SocketAddr = device
@@ -99,6 +106,7 @@ impl Bridge {
                 lamps.clone(),
                 health.clone(),
             )));
+            offline.insert(device.id.clone(), (driver.clone(), device.offline_lamps));
             drivers.insert(device.id.clone(), driver);
         }
         let router = lights::Router {
@@ -114,6 +122,8 @@ impl Bridge {
             sources,
             tasks,
             health,
+            drivers: offline,
+            lamps,
         })
     }
 
@@ -121,12 +131,32 @@ impl Bridge {
         self.health.clone()
     }
 
-    /// Stops sources (closing their sessions) and drivers.
+    /// Stops sources (closing their sessions) and drivers; the lamps are left in each
+    /// device's offline state.
     pub async fn stop(self) {
-        // Awaited so the router's share of the sources is dropped before they are unwrapped.
+        // Awaited so the router's share of the sources is dropped before they are unwrapped,
+        // and so no intent reaches a lamp after its offline state.
         for task in self.tasks {
             task.abort();
             let _ = task.await;
+        }
+        let mut setting = Vec::new();
+        for (device, (driver, offline)) in &self.drivers {
+            let Some(state) = offline.state() else {
+                continue;
+            };
+            for lamp in self.lamps.device_lamps(device) {
+                let _ = driver.set(lamp.unit, lamp.position, state).await;
+            }
+            setting.push((device, driver.written()));
+        }
+        for (device, written) in setting {
+            if !matches!(
+                tokio::time::timeout(OFFLINE_LAMPS_WAIT, written).await,
+                Ok(true)
+            ) {
+                tracing::warn!(%device, "device did not take its offline lamps before the stop");
+            }
         }
         if let Ok(sources) = Arc::try_unwrap(self.sources) {
             for (_, source) in sources {

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::Deserialize;
-use takt_core::config::StationConfig;
+use takt_core::config::{Blink, LampColour, StationConfig};
 use takt_core::model::LightTarget;
 use takt_core::{ConfigIssue, PlantConfig};
 use takt_plc_bridge::modbus::profile::{LampState, Profile};
@@ -31,7 +31,59 @@ pub struct DeviceConfig {
     pub debounce_polls: u32,
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// What the lamps show after a controlled stop of the controller.
+    #[serde(default)]
+    pub offline_lamps: OfflineLamps,
     pub units: Vec<UnitConfig>,
+}
+
+/// What a device's lamps show once the controller has stopped (a controlled stop; a crash
+/// leaves them as they are — a profile's watchdog is the answer to that).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OfflineLamps {
+    /// Dark: nothing is asked of the operator.
+    #[default]
+    Off,
+    /// As they are.
+    Keep,
+    /// Every lamp of the device in this colour, steady: "the line side is not sequenced".
+    Colour(LampColour),
+}
+
+impl OfflineLamps {
+    /// The state each lamp is set to at a stop; `None`: leave them.
+    #[must_use]
+    pub fn state(self) -> Option<LampState> {
+        match self {
+            OfflineLamps::Off => Some(LampState::Off),
+            OfflineLamps::Keep => None,
+            OfflineLamps::Colour(colour) => Some(LampState::On {
+                colour,
+                digits: None,
+                blink: Blink::Steady,
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OfflineLamps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "off" => Ok(OfflineLamps::Off),
+            "keep" => Ok(OfflineLamps::Keep),
+            colour => LampColour::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(
+                colour,
+            ))
+            .map(OfflineLamps::Colour)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`{colour}`: expected `off`, `keep` or a colour (green, blue, red, yellow, \
+                     white, cyan, magenta)"
+                ))
+            }),
+        }
+    }
 }
 
 fn default_poll_ms() -> u64 {
@@ -119,6 +171,13 @@ impl LampMap {
             .iter()
             .filter(move |((s, _), _)| s == station)
             .map(|(_, lamp)| lamp)
+    }
+
+    /// Every lamp a station uses on one device.
+    pub fn device_lamps<'a>(&'a self, device: &'a str) -> impl Iterator<Item = &'a Lamp> + 'a {
+        self.to_target
+            .keys()
+            .filter(move |lamp| lamp.device == device)
     }
 
     /// Stations with at least one lamp.
@@ -289,6 +348,15 @@ impl PlantIoFile {
                     );
                     continue;
                 };
+                // What the device shows after a stop must be something it can show too.
+                if let (Some(profile), Some(state)) = (&profile, device.offline_lamps.state())
+                    && let Err(refusal) = profile.encode(0, &state)
+                {
+                    push(
+                        format!("devices[{d}].offline_lamps"),
+                        format!("unit {}: {refusal}", unit.unit),
+                    );
+                }
                 // Every light the station can ask for must be one the module can show.
                 if let Some(profile) = &profile
                     && let Some(refusal) =

@@ -568,3 +568,36 @@ fn a_sources_option_tables_must_name_the_plants_codes() {
     );
     assert!(errors[0].message.contains("`VELVET`"), "{}", errors[0]);
 }
+
+#[test]
+fn offline_lamps_are_off_keep_or_a_colour_and_anything_else_is_named() {
+    use super::plant_io::OfflineLamps;
+    use takt_core::config::LampColour;
+    let with_offline = |value: &str| {
+        IO_OK.replace(
+            "endpoint = \"127.0.0.1:1502\"",
+            &format!("endpoint = \"127.0.0.1:1502\"\noffline_lamps = \"{value}\""),
+        )
+    };
+    for (value, expected) in [
+        ("off", OfflineLamps::Off),
+        ("keep", OfflineLamps::Keep),
+        ("yellow", OfflineLamps::Colour(LampColour::Yellow)),
+    ] {
+        let cfg = parse(Path::new("plant.toml"), &with_io(&with_offline(value)))
+            .unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(cfg.devices[0].offline_lamps, expected);
+    }
+    let errors = parse(Path::new("plant.toml"), &with_io(&with_offline("purple")))
+        .expect_err("refused")
+        .errors;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].field, "devices[0].offline_lamps", "{errors:#?}");
+    assert!(
+        errors[0]
+            .message
+            .contains("`purple`: expected `off`, `keep` or a colour"),
+        "{}",
+        errors[0]
+    );
+}

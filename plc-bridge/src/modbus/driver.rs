@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tokio_modbus::client::{Context, Reader, Writer, tcp};
 use tokio_modbus::slave::SlaveContext;
@@ -127,10 +127,14 @@ pub enum SetError {
 }
 
 #[derive(Debug)]
-struct Command {
-    unit: u8,
-    position: u16,
-    state: LampState,
+enum Command {
+    Set {
+        unit: u8,
+        position: u16,
+        state: LampState,
+    },
+    /// Answered once everything set before it has been written.
+    Written(oneshot::Sender<()>),
 }
 
 /// A cheap, cloneable handle to one driver task.
@@ -149,13 +153,24 @@ impl Handle {
         let profile = self.units.get(&unit).ok_or(SetError::UnknownUnit(unit))?;
         profile.encode(position, &state)?;
         self.commands
-            .send(Command {
+            .send(Command::Set {
                 unit,
                 position,
                 state,
             })
             .await
             .map_err(|_| SetError::Stopped)
+    }
+
+    /// Waits until every state set before this call has been written to the device (or
+    /// refused by it); `false` if the task stopped first. While the device is down this waits
+    /// for it to come back: bound it with a timeout where that matters (a controlled stop).
+    pub async fn written(&self) -> bool {
+        let (done, answer) = oneshot::channel();
+        if self.commands.send(Command::Written(done)).await.is_err() {
+            return false;
+        }
+        answer.await.is_ok()
     }
 }
 
@@ -172,6 +187,7 @@ pub fn spawn(config: DriverConfig) -> (Handle, mpsc::Receiver<Event>) {
         debounce: BTreeMap::new(),
         refused: BTreeMap::new(),
         answering: BTreeSet::new(),
+        awaiting_write: Vec::new(),
         units: Arc::clone(&units),
         config,
         commands: command_rx,
@@ -211,6 +227,8 @@ struct Task {
     refused: BTreeMap<u8, BTreeMap<(bool, RegisterAddress), ExceptionCode>>,
     /// Units reported answering since their last refusal.
     answering: BTreeSet<u8>,
+    /// `Handle::written` callers, answered after the next flush.
+    awaiting_write: Vec<oneshot::Sender<()>>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
 }
@@ -252,7 +270,7 @@ impl Task {
                 tokio::select! {
                     () = tokio::time::sleep_until(deadline) => break,
                     command = self.commands.recv() => match command {
-                        Some(command) => self.apply(&command),
+                        Some(command) => self.apply(command),
                         None => return,
                     },
                 }
@@ -266,14 +284,25 @@ impl Task {
         let _ = self.events.send(event).await;
     }
 
-    fn apply(&mut self, command: &Command) {
-        let Some(profile) = self.units.get(&command.unit) else {
+    fn apply(&mut self, command: Command) {
+        let (unit, position, state) = match command {
+            Command::Set {
+                unit,
+                position,
+                state,
+            } => (unit, position, state),
+            Command::Written(done) => {
+                self.awaiting_write.push(done);
+                return;
+            }
+        };
+        let Some(profile) = self.units.get(&unit) else {
             return;
         };
         // Checked by `Handle::set`.
-        if let Ok(writes) = profile.encode(command.position, &command.state) {
+        if let Ok(writes) = profile.encode(position, &state) {
             for (address, value) in writes {
-                self.desired.insert((command.unit, address), value);
+                self.desired.insert((unit, address), value);
             }
             self.dirty = true;
         }
@@ -286,10 +315,13 @@ impl Task {
             if let Err(cause) = self.flush(&mut context).await {
                 return Stop::Transport(cause);
             }
+            for done in self.awaiting_write.drain(..) {
+                let _ = done.send(());
+            }
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(command) => {
-                        self.apply(&command);
+                        self.apply(command);
                         // Take whatever else is queued so it goes out in the same batches.
                         self.apply_queued();
                     }
@@ -403,7 +435,7 @@ impl Task {
     /// Applies every command already queued, without waiting.
     fn apply_queued(&mut self) {
         while let Ok(command) = self.commands.try_recv() {
-            self.apply(&command);
+            self.apply(command);
         }
     }
 
