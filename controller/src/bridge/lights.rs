@@ -178,11 +178,11 @@ mod tests {
         );
         let d01 = map
             .lamp("PS-DOORS", &LightTarget::Bin("D01".into()))
-            .unwrap()
+            .expect("the example maps the bin")
             .clone();
         let d02 = map
             .lamp("PS-DOORS", &LightTarget::Bin("D02".into()))
-            .unwrap()
+            .expect("the example maps the bin")
             .clone();
         assert_eq!(batch.0.len(), 2, "one state per lamp: {:?}", batch.0);
         assert_eq!(batch.0[0], (d01, LampState::Off));
