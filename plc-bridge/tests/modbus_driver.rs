@@ -157,6 +157,30 @@ async fn written_answers_once_the_states_set_before_it_are_on_the_device() {
 }
 
 #[tokio::test]
+async fn a_watchdog_register_counts_up_while_the_driver_runs_and_stops_when_it_goes() {
+    let sim = SimModbus::bind("127.0.0.1:0").await.unwrap();
+    // The module's 16th position stands in for its watchdog register (hr:60); the profile
+    // drives the other 15.
+    let text = include_str!("../profiles/sim-line.toml")
+        .replace("positions = 16", "positions = 15")
+        + "\n[watchdog]\naddress = \"hr:60\"\nperiod_ms = 20\n";
+    let profile = Profile::from_toml(&text).unwrap();
+    let mut cfg = config(&sim, &[]);
+    cfg.units = BTreeMap::from([(1, profile)]);
+    let (handle, _events) = driver::spawn(cfg);
+    let beat = || sim.panel().lamp(1, 15).map_or(0, |l| l.colour);
+    wait_until(|| beat() >= 3).await;
+    let seen = beat();
+    wait_until(|| beat() > seen).await;
+    // Gone: the heartbeat stops, so the module's own timeout would blank it.
+    drop(handle);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let last = beat();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(beat(), last, "no heartbeat once the driver has stopped");
+}
+
+#[tokio::test]
 async fn reconnects_and_reasserts_within_one_second_after_a_device_restart() {
     let (mut sim, handle, mut events) = start(&[1]).await;
     handle.set(1, 5, red_12()).await.unwrap();

@@ -188,6 +188,7 @@ pub fn spawn(config: DriverConfig) -> (Handle, mpsc::Receiver<Event>) {
         refused: BTreeMap::new(),
         answering: BTreeSet::new(),
         awaiting_write: Vec::new(),
+        beats: 0,
         units: Arc::clone(&units),
         config,
         commands: command_rx,
@@ -229,6 +230,8 @@ struct Task {
     answering: BTreeSet<u8>,
     /// `Handle::written` callers, answered after the next flush.
     awaiting_write: Vec<oneshot::Sender<()>>,
+    /// Heartbeats sent to the units' watchdogs.
+    beats: u64,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
 }
@@ -311,6 +314,15 @@ impl Task {
     async fn serve(&mut self, mut context: Context) -> Stop {
         let mut poll = tokio::time::interval(self.config.poll_interval);
         poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let beat_every = self
+            .units
+            .values()
+            .filter_map(|p| p.watchdog.map(|w| w.period_ms))
+            .min();
+        // Without a watchdog the interval still exists but its branch is never taken.
+        let mut heartbeat =
+            tokio::time::interval(Duration::from_millis(beat_every.unwrap_or(u64::MAX >> 2)));
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             if let Err(cause) = self.flush(&mut context).await {
                 return Stop::Transport(cause);
@@ -327,6 +339,7 @@ impl Task {
                     }
                     None => return Stop::HandlesDropped,
                 },
+                _ = heartbeat.tick(), if beat_every.is_some() => self.beat(),
                 _ = poll.tick() => {
                     if let Err(cause) = self.poll_inputs(&mut context).await {
                         return Stop::Transport(cause);
@@ -429,6 +442,19 @@ impl Task {
         let clean = self.refused.get(&unit).is_none_or(BTreeMap::is_empty);
         if clean && self.answering.insert(unit) {
             self.emit(Event::UnitAnswering { unit }).await;
+        }
+    }
+
+    /// The next heartbeat of every unit with a watchdog: a desired value like a lamp's, so it
+    /// goes out with the next flush and is re-asserted after a reconnect.
+    fn beat(&mut self) {
+        self.beats += 1;
+        for (&unit, profile) in self.units.iter() {
+            if let Some(watchdog) = profile.watchdog {
+                self.desired
+                    .insert((unit, watchdog.address), watchdog.value(self.beats));
+                self.dirty = true;
+            }
         }
     }
 

@@ -101,6 +101,31 @@ pub struct Profile {
     pub lamp: LampMap,
     /// Button inputs.
     pub button: ButtonMap,
+    /// A heartbeat the module watches, if it has one: it blanks its lamps by itself when Takt
+    /// stops feeding it (a crash, a cut cable), so no lamp asks for a pick nobody will take.
+    #[serde(default)]
+    pub watchdog: Option<Watchdog>,
+}
+
+/// A module's watchdog: a holding register Takt counts up, or a coil it toggles, every
+/// `period_ms`; the module's own timeout (set on the module) must be longer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Watchdog {
+    pub address: RegisterAddress,
+    pub period_ms: u64,
+}
+
+impl Watchdog {
+    /// The value of the `beat`-th heartbeat.
+    #[must_use]
+    pub fn value(&self, beat: u64) -> Value {
+        match self.address.table {
+            Table::Coil => Value::Bit(beat % 2 == 1),
+            // Wraps: the module looks for a change, not a number.
+            _ => Value::Word((beat % 65_536) as u16),
+        }
+    }
 }
 
 /// Why a profile or an encoding was refused.
@@ -234,6 +259,17 @@ impl Profile {
                         return Err(self.invalid(format!("lamp coil {address} runs past 65535")));
                     }
                 }
+            }
+        }
+        if let Some(watchdog) = &self.watchdog {
+            if !matches!(watchdog.address.table, Table::HoldingRegister | Table::Coil) {
+                return Err(self.invalid(format!(
+                    "watchdog {} is neither a holding register nor a coil",
+                    watchdog.address
+                )));
+            }
+            if watchdog.period_ms == 0 {
+                return Err(self.invalid("watchdog.period_ms must be at least 1"));
             }
         }
         let button = &self.button;
