@@ -40,6 +40,12 @@ pub struct SourceConfig {
     /// against a rogue server.
     #[serde(default)]
     pub trust_server_certs: bool,
+    /// INSECURE. Skip the checks of a trusted server certificate beyond the trust list: that
+    /// it names the host it is reached by, carries the server's application URI and is within
+    /// its validity dates. For a PLC whose certificate names another host (an IP address, a
+    /// factory default name) until it is reissued; the trust list still applies.
+    #[serde(default)]
+    pub insecure_skip_cert_checks: bool,
     /// Namespace of NodeIds written without `ns=`; resolved by URI on every connect.
     #[serde(default)]
     pub namespace_uri: Option<String>,

@@ -81,6 +81,13 @@ impl std::fmt::Debug for Link {
 /// The OPC UA client of one source (its certificate and trust lists).
 pub(crate) fn client(cfg: &SourceConfig) -> Result<Client, LinkError> {
     let interval = cfg.publishing_interval();
+    if cfg.insecure_skip_cert_checks && cfg.security != Security::None {
+        tracing::warn!(
+            source = %format!("{}/{}", cfg.line, cfg.point),
+            "insecure_skip_cert_checks: the server certificate's host name, application URI and \
+             dates are not checked"
+        );
+    }
     ClientBuilder::new()
         .application_name("Takt controller")
         .application_uri("urn:takt:controller")
@@ -88,6 +95,7 @@ pub(crate) fn client(cfg: &SourceConfig) -> Result<Client, LinkError> {
         .pki_dir(cfg.pki_dir.clone())
         .create_sample_keypair(true)
         .trust_server_certs(cfg.trust_server_certs)
+        .verify_server_certs(!cfg.insecure_skip_cert_checks)
         .session_retry_limit(0)
         .request_timeout(Duration::from_millis(cfg.request_timeout_ms))
         // A dead peer is noticed within two keep-alives even when nothing else is sent.
