@@ -7,44 +7,21 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{repo_root, venv_python};
+use support::Pymodbus;
 use takt_core::config::{Blink, LampColour};
 use takt_plc_bridge::modbus::driver::{self, DriverConfig, Event};
 use takt_plc_bridge::modbus::profile::{LampState, Profile};
 use tokio_modbus::Slave;
 use tokio_modbus::client::{Reader, tcp};
 
-/// Kills the Python server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn drives_a_pymodbus_server_with_its_own_register_map() {
-    let Some(python) = venv_python() else {
+    let Some(server) = Pymodbus::start() else {
         return;
     };
-    // A free port: bind, read, release. The driver retries until the server listens.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let _server = Server(
-        Command::new(&python)
-            .arg(repo_root().join("tests/interop/pymodbus_server.py"))
-            .arg(port.port().to_string())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let port = server.addr;
 
     let units = BTreeMap::from([
         (5, Profile::builtin("banner-ptl110").unwrap()),

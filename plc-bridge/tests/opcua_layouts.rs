@@ -13,11 +13,11 @@ mod support;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use support::{PythonPlc, Recorder, WAIT, broadcasts, conditions, vin};
+use support::{
+    NAMESPACE, PythonPlc, Recorder, WAIT, broadcasts, conditions, s7_arrays_source, vin,
+};
 use takt_core::Input;
 use takt_plc_bridge::opcua;
-
-const NAMESPACE: &str = r#"namespace_uri = "urn:example:plant-b:broadcast""#;
 
 fn seqs(inputs: &[Input]) -> Vec<u32> {
     broadcasts(inputs).iter().map(|b| b.0).collect()
@@ -56,22 +56,7 @@ async fn field_arrays(order: &str, variant: &str) {
     let Some(mut plc) = PythonPlc::start("asyncua_plc.py", &["arrays", variant]).await else {
         return;
     };
-    let cfg = plc.source(
-        "plant-b/",
-        &format!(
-            r#"{NAMESPACE}
-            [options_format]
-            separators = ";"
-            key_value = ":"
-            [layout]
-            kind = "fifo"
-            order = "{order}"
-            trigger = 's="DB_Bcast"."LastSeq"'
-            slot_count = 20
-            arrays = {{ seq = 's="DB_Bcast"."Seq"', vin = 's="DB_Bcast"."VIN"', model = 's="DB_Bcast"."Model"', options = 's="DB_Bcast"."Opt"' }}
-            "#
-        ),
-    );
+    let cfg = plc.source("plant-b/", &s7_arrays_source(order, 20));
     let journal = Arc::new(Recorder::new());
     let source = opcua::spawn(cfg, journal.clone()).expect("source starts");
     let push = |seq: u32| json!({ "broadcast": { "seq": seq, "vin": vin(seq), "model": "SUV5", "options": colon_options(seq) } });

@@ -9,14 +9,11 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::{PythonPlc, repo_root, venv_python};
+use support::{NAMESPACE, Pymodbus, PythonPlc, s7_arrays_source};
 use takt_plc_bridge::modbus::{self, profile::Profile};
 use takt_plc_bridge::opcua::probe::{Finding, probe};
-
-const NAMESPACE: &str = r#"namespace_uri = "urn:example:plant-b:broadcast""#;
 
 fn verdicts(findings: &[Finding]) -> BTreeMap<&str, Option<&str>> {
     findings
@@ -81,22 +78,7 @@ async fn field_arrays_shorter_than_the_layout_reads_are_named_with_their_length(
     let Some(plc) = PythonPlc::start("asyncua_plc.py", &["arrays", "oldest"]).await else {
         return;
     };
-    let cfg = plc.source(
-        "plant-b/",
-        &format!(
-            r#"{NAMESPACE}
-            [options_format]
-            separators = ";"
-            key_value = ":"
-            [layout]
-            kind = "fifo"
-            order = "oldest_first"
-            trigger = 's="DB_Bcast"."LastSeq"'
-            slot_count = 32
-            arrays = {{ seq = 's="DB_Bcast"."Seq"', vin = 's="DB_Bcast"."VIN"', model = 's="DB_Bcast"."Model"', options = 's="DB_Bcast"."Opt"' }}
-            "#
-        ),
-    );
+    let cfg = plc.source("plant-b/", &s7_arrays_source("oldest_first", 32));
     let findings = probe(&cfg).await.expect("the server answers");
     let v = verdicts(&findings);
     assert_eq!(v["layout.trigger"], None, "{findings:#?}");
@@ -114,33 +96,12 @@ async fn field_arrays_shorter_than_the_layout_reads_are_named_with_their_length(
     assert!(seq.found.contains("[20]"), "type and length shown: {seq:?}");
 }
 
-/// Kills the Python server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_profile_wider_than_the_module_is_named_at_the_first_position_it_lacks() {
-    let Some(python) = venv_python() else {
+    let Some(server) = Pymodbus::start() else {
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let _server = Server(
-        Command::new(&python)
-            .arg(repo_root().join("tests/interop/pymodbus_server.py"))
-            .arg(port.port().to_string())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let port = server.addr;
     // Unit 6 has 32 coils, 4 per position: 8 positions; this profile says 10.
     let wide =
         include_str!("../profiles/generic-dio.toml").replace("positions = 8", "positions = 10");

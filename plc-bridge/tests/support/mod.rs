@@ -106,6 +106,61 @@ pub fn conditions(inputs: &[Input]) -> Vec<(&'static str, bool)> {
         .collect()
 }
 
+/// The namespace of `asyncua_plc.py`'s nodes, as a source's configuration line.
+pub const NAMESPACE: &str = r#"namespace_uri = "urn:example:plant-b:broadcast""#;
+
+/// The source configuration for `asyncua_plc.py arrays …` (its S7-style data block of field
+/// arrays, options as `SEAT:LTHR-BLK;DRIVE:LHD`), in `order`, reading `slot_count` slots.
+pub fn s7_arrays_source(order: &str, slot_count: usize) -> String {
+    format!(
+        r#"{NAMESPACE}
+        [options_format]
+        separators = ";"
+        key_value = ":"
+        [layout]
+        kind = "fifo"
+        order = "{order}"
+        trigger = 's="DB_Bcast"."LastSeq"'
+        slot_count = {slot_count}
+        arrays = {{ seq = 's="DB_Bcast"."Seq"', vin = 's="DB_Bcast"."VIN"', model = 's="DB_Bcast"."Model"', options = 's="DB_Bcast"."Opt"' }}
+        "#
+    )
+}
+
+/// `tests/interop/pymodbus_server.py` (a Banner-style module on unit 5, digital I/O on unit
+/// 6), killed when dropped, and the port it will listen on: clients retry until it does.
+/// `None` (the test skips) without the venv.
+#[derive(Debug)]
+pub struct Pymodbus {
+    child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Pymodbus {
+    pub fn start() -> Option<Self> {
+        let python = venv_python()?;
+        // A free port: bind, read, release.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("address");
+        let child = std::process::Command::new(python)
+            .arg(repo_root().join("tests/interop/pymodbus_server.py"))
+            .arg(addr.port().to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("python starts");
+        Some(Self { child, addr })
+    }
+}
+
+impl Drop for Pymodbus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
