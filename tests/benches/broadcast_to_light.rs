@@ -46,6 +46,8 @@ const VEHICLES_FOR_RSS: usize = 10_000;
 /// for [`HOLD_MS`], as long as a person's press and long enough for the default debounce.
 const BUTTON_POLL_MS: u64 = 20;
 const HOLD_MS: u64 = 100;
+/// How often the disk probe beside each run appends and syncs.
+const DISK_PROBE_EVERY: Duration = Duration::from_millis(10);
 /// A light later than this after its broadcast, or never, is lost.
 const LOST_AFTER: Duration = Duration::from_secs(1);
 
@@ -62,8 +64,22 @@ fn main() {
              and sampling, set times jittered ±50 %"
         );
         println!(
-            "{:<14} {:>6} {:>6} {:>8} {:>8} {:>8} {:>5}",
-            "peer", "rate/s", "n", "p50 ms", "p99 ms", "max ms", "lost"
+            "disk columns: a 4 KiB append + fdatasync every {} ms beside the peer, on the same \
+             disk, during that run",
+            DISK_PROBE_EVERY.as_millis()
+        );
+        println!(
+            "{:<14} {:>6} {:>6} {:>8} {:>8} {:>8} {:>5} {:>9} {:>9} {:>9}",
+            "peer",
+            "rate/s",
+            "n",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "lost",
+            "disk p50",
+            "disk p99",
+            "disk max"
         );
         let rss = takt_runs().await;
         python_runs(&python).await;
@@ -310,7 +326,8 @@ async fn breakdown(db: &Path, sent: &[Sent], total: &[Option<u64>]) -> String {
     )
 }
 
-fn report(peer: &str, rate: f64, measured: &[Option<u64>]) {
+fn report(peer: &str, rate: f64, measured: &[Option<u64>], mut disk: Vec<u64>) {
+    disk.sort_unstable();
     let mut ok: Vec<u64> = measured.iter().flatten().copied().collect();
     ok.sort_unstable();
     let lost = measured.len() - ok.len();
@@ -318,12 +335,16 @@ fn report(peer: &str, rate: f64, measured: &[Option<u64>]) {
     let at = |q: f64| ok.get(((ok.len() as f64 * q).ceil() as usize).saturating_sub(1));
     let (p50, p99, max) = (at(0.5), at(0.99), ok.last());
     let show = |v: Option<&u64>| v.map_or("-".to_owned(), |&v| format!("{:.2}", ms(v)));
+    let disk_at = |q: f64| disk.get(((disk.len() as f64 * q).ceil() as usize).saturating_sub(1));
     println!(
-        "{peer:<14} {rate:>6} {:>6} {:>8} {:>8} {:>8} {lost:>5}",
+        "{peer:<14} {rate:>6} {:>6} {:>8} {:>8} {:>8} {lost:>5} {:>9} {:>9} {:>9}",
         measured.len(),
         show(p50),
         show(p99),
-        show(max)
+        show(max),
+        show(disk_at(0.5)),
+        show(disk_at(0.99)),
+        show(disk.last())
     );
 }
 
@@ -353,11 +374,13 @@ async fn measure(
     broadcast(sim, &mut rng, 0, WARM_UP, 20.0).await;
     let mut next = WARM_UP;
     for &(rate, count) in rates {
+        let probe = DiskProbe::start();
         let sent = broadcast(sim, &mut rng, next, count, rate).await;
         next += count;
         tokio::time::sleep(LOST_AFTER).await;
+        let disk = probe.finish();
         let measured = arrived(&sent);
-        report(peer, rate, &measured);
+        report(peer, rate, &measured, disk);
         if let Some(db) = journal {
             println!(
                 "  {peer} {rate}/s: {}",
@@ -528,6 +551,49 @@ async fn floor_runs(dir: &Path) -> Vec<u64> {
     event_loop.abort();
     sim.stop().await;
     std::mem::take(&mut *reads_us.lock().unwrap())
+}
+
+/// A 4 KiB append + fdatasync every [`DISK_PROBE_EVERY`] on a thread of its own, beside a run:
+/// what the disk did while the peer was measured, so every row shows what it stood on.
+struct DiskProbe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<u64>>,
+    _dir: tempfile::TempDir,
+}
+
+impl DiskProbe {
+    fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        // The same file system as the controller's data directory (both temporary).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fsync-beside");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut file = std::fs::File::create(path).unwrap();
+            let block = [0xa5_u8; 4096];
+            let mut us = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                file.write_all(&block).unwrap();
+                file.sync_data().unwrap();
+                us.push(t.elapsed().as_micros() as u64);
+                std::thread::sleep(DISK_PROBE_EVERY);
+            }
+            us
+        });
+        Self {
+            stop,
+            thread,
+            _dir: dir,
+        }
+    }
+
+    /// Every sync's duration in µs.
+    fn finish(self) -> Vec<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
 }
 
 /// One small append and fdatasync, again and again: what one durable commit costs at least on
