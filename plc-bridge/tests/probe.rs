@@ -105,8 +105,13 @@ async fn a_profile_wider_than_the_module_is_named_at_the_first_position_it_lacks
     // Unit 6 has 32 coils, 4 per position: 8 positions; this profile says 10.
     let wide =
         include_str!("../profiles/generic-dio.toml").replace("positions = 8", "positions = 10");
+    // Unit 5's 128 holding registers: the watchdog at the last one is there.
+    let with_watchdog = format!(
+        "{}\n[watchdog]\naddress = \"hr:127\"\nperiod_ms = 500\n",
+        include_str!("../profiles/banner-ptl110.toml")
+    );
     let units = BTreeMap::from([
-        (5, Profile::builtin("banner-ptl110").unwrap()),
+        (5, Profile::from_toml(&with_watchdog).unwrap()),
         (6, Profile::from_toml(&wide).unwrap()),
     ]);
     // The server may still be starting: the probe is retried for a few seconds.
@@ -138,5 +143,5 @@ async fn a_profile_wider_than_the_module_is_named_at_the_first_position_it_lacks
         buttons.found.contains("1 pressed"),
         "position 1 is held: {buttons:?}"
     );
-    assert_eq!(findings.len(), 4);
+    assert_eq!(findings.len(), 5);
 }

@@ -1,5 +1,6 @@
 //! The commissioning probe for a Modbus connection: per unit, one read of each position's lamp
-//! registers and one of the buttons' span, reporting what the module answered. A profile that
+//! registers, one of the buttons' span and one of the watchdog register if the profile has one,
+//! reporting what the module answered. A profile that
 //! does not fit the module (more positions than it has, another register map) shows as the
 //! position or span it refuses. Nothing is written.
 
@@ -19,7 +20,7 @@ use super::profile::{LampState, Profile};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub unit: u8,
-    /// `lamps` or `buttons`.
+    /// `lamps`, `buttons` or `watchdog`.
     pub part: &'static str,
     /// What was read, e.g. `hr:0 x3 at each of 16 positions`.
     pub read: String,
@@ -61,6 +62,20 @@ pub async fn probe(
             },
             Err(code) => refused(unit, "buttons", read, code, profile),
         });
+        if let Some(watchdog) = profile.watchdog {
+            let read = format!("{}", watchdog.address);
+            let answer = read_span(&mut context, watchdog.address, 1, request_timeout).await?;
+            findings.push(match answer {
+                Ok(words) => Finding {
+                    unit,
+                    part: "watchdog",
+                    found: format!("answered: {}", words.first().copied().unwrap_or(0)),
+                    read,
+                    mismatch: None,
+                },
+                Err(code) => refused(unit, "watchdog", read, code, profile),
+            });
+        }
     }
     Ok(findings)
 }
