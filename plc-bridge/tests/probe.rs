@@ -85,7 +85,7 @@ async fn field_arrays_shorter_than_the_layout_reads_are_named_with_their_length(
     for field in ["seq", "vin", "model", "options"] {
         let why = v[format!("layout.arrays.{field}").as_str()];
         assert!(
-            why.is_some_and(|w| w.contains("20 elements, the layout reads 32")),
+            why.is_some_and(|w| w.contains("20 elements, the layout reads 32 from element 0")),
             "{field}: {findings:#?}"
         );
     }
@@ -94,6 +94,42 @@ async fn field_arrays_shorter_than_the_layout_reads_are_named_with_their_length(
         .find(|f| f.field == "layout.arrays.seq")
         .unwrap();
     assert!(seq.found.contains("[20]"), "type and length shown: {seq:?}");
+}
+
+#[tokio::test]
+async fn a_one_based_ring_the_source_reads_fits() {
+    // TwinCAT-style ARRAY[1..16] served as 16 elements, numbered from 1 in the configuration:
+    // what the source reads without a mismatch, the probe passes too.
+    let Some(plc) = PythonPlc::start("asyncua_plc.py", &["ring"]).await else {
+        return;
+    };
+    let cfg = plc.source(
+        "plant-b/",
+        &format!(
+            r#"{NAMESPACE}
+            [options_format.codes]
+            P7L = "SEAT=LTHR-BLK"
+            [layout]
+            kind = "fifo"
+            order = "ring"
+            trigger = "s=MAIN.nCount"
+            write_index = "s=MAIN.nWriteIdx"
+            first_index = 1
+            slot_count = 16
+            arrays = {{ seq = "s=MAIN.aSeq", vin = "s=MAIN.aVin", model = "s=MAIN.aModel", options = "s=MAIN.aOptions" }}
+            "#
+        ),
+    );
+    let findings = probe(&cfg).await.expect("the server answers");
+    assert!(
+        findings.iter().all(|f| f.mismatch.is_none()),
+        "{findings:#?}"
+    );
+    assert_eq!(
+        findings.len(),
+        6,
+        "trigger, write index, four arrays: {findings:#?}"
+    );
 }
 
 #[tokio::test]

@@ -51,10 +51,8 @@ pub(crate) async fn probe(config_path: &Path) -> Result<(), ExitCode> {
         probe_device(&cfg, d, &mut report).await;
     }
     let file = config_path.display();
-    let mut lines: Vec<(usize, &Reported)> = report
-        .iter()
-        .map(|r| (config::line_of(&text, &r.path), r))
-        .collect();
+    let numbers = config::lines_of(&text, report.iter().map(|r| r.path.as_str()));
+    let mut lines: Vec<(usize, &Reported)> = numbers.into_iter().zip(&report).collect();
     // In file order, as a person reads the file; stable, so one line's nodes keep theirs.
     lines.sort_by_key(|(line, _)| *line);
     let mut mismatches = 0;

@@ -101,11 +101,16 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
-/// The 1-based line of the dotted `path` (`sources[0].layout.trigger`) in configuration `text`,
+/// The 1-based line of each dotted path (`sources[0].layout.trigger`) in configuration `text`,
 /// or of its nearest ancestor written there; 1 when the text does not parse.
 #[must_use]
-pub fn line_of(text: &str, path: &str) -> usize {
-    toml_edit::Document::parse(text).map_or(1, |doc| Locator::new(text, &doc).line_of(path))
+pub fn lines_of<'p>(text: &str, paths: impl IntoIterator<Item = &'p str>) -> Vec<usize> {
+    let doc = toml_edit::Document::parse(text).ok();
+    let locator = doc.as_ref().map(|doc| Locator::new(text, doc));
+    paths
+        .into_iter()
+        .map(|path| locator.as_ref().map_or(1, |l| l.line_of(path)))
+        .collect()
 }
 
 /// Read and validate the configuration file at `path`.

@@ -38,8 +38,14 @@ enum Need<'a> {
     Text,
     /// Option codes as the source's `options_format` reads them.
     Options(&'a OptionsFormat),
-    /// An array of at least `len` elements, each as `Need`.
-    Array(Box<Need<'a>>, usize),
+    /// A field array holding `slots` slots from element `first`, each as `Need`. As the
+    /// source reads it: an array of exactly `slots` elements is those slots (in the PLC's own
+    /// numbering, e.g. a 1-based `ARRAY[1..16]`); a longer one is cut at `first`.
+    Array {
+        each: Box<Need<'a>>,
+        slots: usize,
+        first: usize,
+    },
 }
 
 impl Need<'_> {
@@ -50,7 +56,11 @@ impl Need<'_> {
             Need::Boolean => "a Boolean (not a number)".into(),
             Need::Text => "text".into(),
             Need::Options(_) => "option codes (a string array or one string)".into(),
-            Need::Array(each, len) => format!("an array of at least {len} × {}", each.describe()),
+            Need::Array { each, slots, first } => format!(
+                "an array of {slots} × {} (elements {first}..={})",
+                each.describe(),
+                first + slots - 1
+            ),
         }
     }
 
@@ -58,18 +68,27 @@ impl Need<'_> {
     fn check(&self, v: &Variant) -> Option<String> {
         let scalar = |result: Result<(), decode::FieldError>| result.err().map(|e| e.problem);
         match (self, v) {
-            (Need::Array(each, len), Variant::Array(array)) => {
-                if array.values.len() < *len {
+            (Need::Array { each, slots, first }, Variant::Array(array)) => {
+                let len = array.values.len();
+                let used = if len == *slots {
+                    0..len
+                } else if len >= first + slots {
+                    *first..first + slots
+                } else {
                     return Some(format!(
-                        "{} elements, the layout reads {len}",
-                        array.values.len()
+                        "{len} elements, the layout reads {slots} from element {first}"
                     ));
-                }
-                array.values.iter().enumerate().find_map(|(i, element)| {
-                    each.check(element).map(|why| format!("element {i}: {why}"))
-                })
+                };
+                array.values[used.clone()]
+                    .iter()
+                    .zip(used)
+                    .find_map(|(element, i)| {
+                        each.check(element).map(|why| format!("element {i}: {why}"))
+                    })
             }
-            (Need::Array(..), other) => Some(format!("{}, not an array", decode::describe(other))),
+            (Need::Array { .. }, other) => {
+                Some(format!("{}, not an array", decode::describe(other)))
+            }
             (_, Variant::Array(array)) if !matches!(self, Need::Options(_)) => Some(format!(
                 "an array of {} values where one value is needed",
                 array.values.len()
@@ -222,7 +241,7 @@ fn wanted(cfg: &SourceConfig) -> Vec<(String, String, Need<'_>)> {
                     "layout.arrays",
                     fields,
                     options,
-                    Some(first_index + slot_count),
+                    Some((*slot_count, *first_index)),
                 ),
                 None => {
                     for (i, slot) in cfg.fifo_slots().iter().enumerate() {
@@ -250,16 +269,20 @@ fn wanted(cfg: &SourceConfig) -> Vec<(String, String, Need<'_>)> {
     out
 }
 
-/// A record's field nodes; `array_len`: each is an array of that many slots.
+/// A record's field nodes; `arrays`: each is a field array of `(slots, first element)`.
 fn push_record<'a>(
     out: &mut Vec<(String, String, Need<'a>)>,
     at: &str,
     nodes: &RecordNodes,
     options: &'a OptionsFormat,
-    array_len: Option<usize>,
+    arrays: Option<(usize, usize)>,
 ) {
-    let wrap = |need: Need<'a>| match array_len {
-        Some(len) => Need::Array(Box::new(need), len),
+    let wrap = |need: Need<'a>| match arrays {
+        Some((slots, first)) => Need::Array {
+            each: Box::new(need),
+            slots,
+            first,
+        },
         None => need,
     };
     out.push((format!("{at}.seq"), nodes.seq.clone(), wrap(Need::Number)));
