@@ -138,6 +138,10 @@ async fn fifo_oldest_first_with_text_numbers_delivers_each_record_once_in_order(
     journal
         .wait_for(WAIT, "the FIFO's records", |i| seqs(i) == [3, 4, 5, 6, 7])
         .await;
+    // Found by one read, journaled as one delivery: they share a commit rather than each
+    // waiting for the commit of the one before.
+    let deliveries = journal.deliveries();
+    assert_eq!(deliveries.last(), Some(&5), "deliveries: {deliveries:?}");
 
     broadcast(&mut plc, 8, "EST5", &["SR1"]).await;
     // A correction: number 6 again with another model, as the newest entry.

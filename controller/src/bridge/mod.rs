@@ -41,6 +41,22 @@ impl InputSink for JournalSink {
             .map(|_| ())
             .map_err(|e| SinkError(e.to_string()))
     }
+
+    /// Queued together, so they stage into the same commit; then awaited in order.
+    async fn deliver_all(&self, inputs: Vec<Input>) -> Result<(), SinkError> {
+        let mut pending = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            pending.push(self.0.enqueue(input).await);
+        }
+        for queued in pending {
+            queued
+                .map_err(|e| SinkError(e.to_string()))?
+                .durable()
+                .await
+                .map_err(|e| SinkError(e.to_string()))?;
+        }
+        Ok(())
+    }
 }
 
 /// The running sources and drivers.

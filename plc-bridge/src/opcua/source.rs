@@ -42,6 +42,22 @@ use super::nodes::{FifoNodes, Nodes};
 /// error means it is not, and the source will offer it again.
 pub trait InputSink: Send + Sync + 'static {
     fn deliver(&self, input: Input) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Deliver several inputs in order, resolving once all are durable. A sink that can queue
+    /// them all before the first commits (the journal) should: the records one FIFO read found
+    /// then share one commit, instead of each waiting for the commit of the one before — after
+    /// a slow commit, that wait is what piles up behind a disk stall.
+    fn deliver_all(
+        &self,
+        inputs: Vec<Input>,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send {
+        async move {
+            for input in inputs {
+                self.deliver(input).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The journal did not take an input.
@@ -487,25 +503,27 @@ impl<S: InputSink> Source<S> {
         }
         let mut current = HashMap::new();
         let mut problems = HashSet::new();
+        let mut fresh = Vec::new();
         for (i, slot) in slots.into_iter().enumerate() {
             match slot {
                 Ok(r) if newest_at.get(&r.seq) == Some(&i) => {
                     if self.fifo_seen.get(&r.seq) != Some(&r) {
-                        self.deliver_record(Ok(r.clone())).await?;
-                        self.fifo_seen.insert(r.seq, r.clone());
+                        fresh.push(Ok(r.clone()));
                     }
                     current.insert(r.seq, r);
                 }
                 Ok(_) => {}
                 Err(e) => {
                     let text = e.to_string();
-                    if !self.rejected.contains(&text) {
-                        self.deliver_record(Err(e)).await?;
+                    if !self.rejected.contains(&text) && !problems.contains(&text) {
+                        fresh.push(Err(e));
                     }
                     problems.insert(text);
                 }
             }
         }
+        // All of them durable, or none counted as delivered: a failure offers them again.
+        self.deliver_records(fresh).await?;
         // Forget what left the FIFO, so memory stays bounded by its size.
         self.fifo_seen = current;
         self.fifo_newest = newest;
@@ -533,31 +551,49 @@ impl<S: InputSink> Source<S> {
         &mut self,
         record: Result<RawRecord, decode::FieldError>,
     ) -> Result<(), Ended> {
-        match record {
-            Ok(record) => {
-                let seq = record.seq;
-                self.deliver(Input::Broadcast {
-                    line: self.cfg.line.clone(),
-                    point: self.cfg.point.clone(),
-                    record,
-                })
-                .await?;
-                self.status.send_modify(|s| {
-                    s.delivered += 1;
-                    s.last_seq = Some(seq);
-                });
-            }
-            Err(e) => {
-                // Not even a record the core could judge: journal the rejection as an alarm
-                // event (raised and cleared, left for an operator to acknowledge).
-                let message = format!("unreadable record: {e}");
-                tracing::warn!(source = %self.subject, "{message}");
-                self.rejected.insert(e.to_string());
-                for active in [true, false] {
-                    self.deliver(self.condition(AlarmKind::RecordRejected, active, &message))
-                        .await?;
+        self.deliver_records(vec![record]).await
+    }
+
+    /// Journals records (a record the source could not even read as a rejection alarm event,
+    /// raised and cleared, left for an operator to acknowledge) in order, as one delivery.
+    async fn deliver_records(
+        &mut self,
+        records: Vec<Result<RawRecord, decode::FieldError>>,
+    ) -> Result<(), Ended> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut inputs = Vec::with_capacity(records.len());
+        let mut seqs = Vec::new();
+        for record in records {
+            match record {
+                Ok(record) => {
+                    seqs.push(record.seq);
+                    inputs.push(Input::Broadcast {
+                        line: self.cfg.line.clone(),
+                        point: self.cfg.point.clone(),
+                        record,
+                    });
+                }
+                Err(e) => {
+                    let message = format!("unreadable record: {e}");
+                    tracing::warn!(source = %self.subject, "{message}");
+                    self.rejected.insert(e.to_string());
+                    for active in [true, false] {
+                        inputs.push(self.condition(AlarmKind::RecordRejected, active, &message));
+                    }
                 }
             }
+        }
+        self.sink
+            .deliver_all(inputs)
+            .await
+            .map_err(|e| LinkError(e.to_string()))?;
+        if let Some(&last) = seqs.last() {
+            self.status.send_modify(|s| {
+                s.delivered += seqs.len() as u64;
+                s.last_seq = Some(last);
+            });
         }
         Ok(())
     }

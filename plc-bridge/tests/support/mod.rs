@@ -15,6 +15,8 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub struct Recorder {
     inputs: Mutex<Vec<Input>>,
+    /// How many inputs each delivery carried, in order.
+    deliveries: Mutex<Vec<usize>>,
     changed: watch::Sender<usize>,
     open: watch::Sender<bool>,
 }
@@ -23,6 +25,7 @@ impl Recorder {
     pub fn new() -> Self {
         Self {
             inputs: Mutex::new(Vec::new()),
+            deliveries: Mutex::new(Vec::new()),
             changed: watch::channel(0).0,
             open: watch::channel(true).0,
         }
@@ -30,6 +33,11 @@ impl Recorder {
 
     pub fn inputs(&self) -> Vec<Input> {
         self.inputs.lock().expect("recorder lock").clone()
+    }
+
+    /// How many inputs each delivery carried, in order.
+    pub fn deliveries(&self) -> Vec<usize> {
+        self.deliveries.lock().expect("recorder lock").clone()
     }
 
     /// Delivers block from now on, until `release`.
@@ -68,12 +76,20 @@ impl Recorder {
 
 impl InputSink for Recorder {
     async fn deliver(&self, input: Input) -> Result<(), SinkError> {
+        self.deliver_all(vec![input]).await
+    }
+
+    async fn deliver_all(&self, batch: Vec<Input>) -> Result<(), SinkError> {
         let mut open = self.open.subscribe();
         open.wait_for(|open| *open)
             .await
             .map_err(|e| SinkError(e.to_string()))?;
+        self.deliveries
+            .lock()
+            .expect("recorder lock")
+            .push(batch.len());
         let mut inputs = self.inputs.lock().expect("recorder lock");
-        inputs.push(input);
+        inputs.extend(batch);
         self.changed.send_replace(inputs.len());
         Ok(())
     }
