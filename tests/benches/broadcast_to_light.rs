@@ -29,6 +29,7 @@ use takt_core::{PlantConfig, RawRecord};
 use takt_sim_line::floor::Floor;
 use takt_sim_line::player::Sim;
 use takt_sim_line::truth::{Fact, Truth};
+use takt_tests::disk::{DiskProbe, fsyncs};
 use takt_tests::{Controller, repo_root, venv_python};
 
 const STATIONS: u32 = 40;
@@ -374,7 +375,7 @@ async fn measure(
     broadcast(sim, &mut rng, 0, WARM_UP, 20.0).await;
     let mut next = WARM_UP;
     for &(rate, count) in rates {
-        let probe = DiskProbe::start();
+        let probe = DiskProbe::start(DISK_PROBE_EVERY);
         let sent = broadcast(sim, &mut rng, next, count, rate).await;
         next += count;
         tokio::time::sleep(LOST_AFTER).await;
@@ -551,64 +552,6 @@ async fn floor_runs(dir: &Path) -> Vec<u64> {
     event_loop.abort();
     sim.stop().await;
     std::mem::take(&mut *reads_us.lock().unwrap())
-}
-
-/// A 4 KiB append + fdatasync every [`DISK_PROBE_EVERY`] on a thread of its own, beside a run:
-/// what the disk did while the peer was measured, so every row shows what it stood on.
-struct DiskProbe {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<u64>>,
-    _dir: tempfile::TempDir,
-}
-
-impl DiskProbe {
-    fn start() -> Self {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        // The same file system as the controller's data directory (both temporary).
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("fsync-beside");
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut file = std::fs::File::create(path).unwrap();
-            let block = [0xa5_u8; 4096];
-            let mut us = Vec::new();
-            while !stopped.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                file.write_all(&block).unwrap();
-                file.sync_data().unwrap();
-                us.push(t.elapsed().as_micros() as u64);
-                std::thread::sleep(DISK_PROBE_EVERY);
-            }
-            us
-        });
-        Self {
-            stop,
-            thread,
-            _dir: dir,
-        }
-    }
-
-    /// Every sync's duration in µs.
-    fn finish(self) -> Vec<u64> {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.thread.join().unwrap()
-    }
-}
-
-/// One small append and fdatasync, again and again: what one durable commit costs at least on
-/// this disk. µs each.
-fn fsyncs(dir: &Path, count: usize) -> Vec<u64> {
-    let mut file = std::fs::File::create(dir.join("fsync-probe")).unwrap();
-    let block = [0x5a_u8; 4096];
-    (0..count)
-        .map(|_| {
-            let t = Instant::now();
-            file.write_all(&block).unwrap();
-            file.sync_data().unwrap();
-            t.elapsed().as_micros() as u64
-        })
-        .collect()
 }
 
 /// min / p50 / p99 in ms.

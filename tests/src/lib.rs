@@ -5,6 +5,9 @@
 //! they share: the example plant and sim-line's floor, rewired to free ports in a temporary
 //! directory.
 
+pub mod acceptance;
+pub mod disk;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
