@@ -89,10 +89,76 @@ pub fn wired_example(sim: &Sim, dir: &Path) -> String {
         swap(&format!("\"{default}\""), &format!("\"{addr}\""));
     }
     swap(
+        "data_dir = \"data\"",
+        &format!("data_dir = \"{}\"", dir.join("data").display()),
+    );
+    swap(
         "pki_dir = \"data/pki\"",
         &format!("pki_dir = \"{}\"", dir.join("takt-pki").display()),
     );
     text
+}
+
+/// A controller running in this process (the [`takt::app::App`] `takt run` serves), on a free
+/// loopback port, until [`InProcess::stop`].
+#[derive(Debug)]
+pub struct InProcess {
+    /// Where it serves HTTP.
+    pub addr: std::net::SocketAddr,
+    /// Its journal writer (and committed status).
+    pub writer: takt::runtime::writer::Handle,
+    /// Its plant connections' health.
+    pub health: Arc<takt::bridge::health::Health>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcess {
+    /// Builds and runs the controller for `cfg`.
+    ///
+    /// # Panics
+    /// If it cannot start.
+    pub async fn start(cfg: takt::config::Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("bound address");
+        let app = takt::app::App::build(cfg)
+            .await
+            .expect("the controller starts");
+        let (writer, health) = (app.writer(), app.health());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(app.run(listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            writer,
+            health,
+            stop,
+            running,
+        }
+    }
+
+    /// Stops it as `takt run` stops on SIGTERM: plant connections (lamps to their offline
+    /// state), HTTP, the journal's last commit and snapshot.
+    ///
+    /// # Panics
+    /// If it did not stop cleanly.
+    pub async fn stop(self) {
+        let Self {
+            writer,
+            stop,
+            running,
+            ..
+        } = self;
+        drop(writer);
+        let _ = stop.send(());
+        running
+            .await
+            .expect("controller task")
+            .expect("a clean stop");
+    }
 }
 
 /// Polls `check` every 10 ms until it gives a value; panics naming `what` after `limit`.

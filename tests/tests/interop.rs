@@ -10,15 +10,11 @@
 //! variant rules chose.
 
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use takt::bridge::Bridge;
-use takt::runtime::{Journaled, writer};
-use takt::store::Store;
 use takt_core::model::TaskKind;
-use takt_tests::{example_plant_only, repo_root, venv_python};
+use takt_tests::{InProcess, example_plant_only, repo_root, venv_python};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio_modbus::client::Reader;
@@ -142,21 +138,14 @@ units = [
 "#,
         pki = dir.path().join("pki").display(),
     );
-    let cfg = takt::config::parse(
+    let mut cfg = takt::config::parse(
         &dir.path().join("plant.toml"),
         &format!("{}{io}", example_plant_only()),
     )
     .expect("configuration");
-    let plant = Arc::new(cfg.plant.clone());
-    let store = Store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("takt.db").display()
-    ))
-    .await
-    .expect("store");
-    let (journaled, _) = Journaled::open(plant, store, 1000).await.expect("journal");
-    let (handle, writer_task) = writer::spawn(journaled, 256);
-    let bridge = Bridge::start(&cfg, handle.clone()).await.expect("bridge");
+    cfg.controller.data_dir = dir.path().join("data");
+    let takt = InProcess::start(cfg).await;
+    let handle = takt.writer.clone();
 
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut banner = loop {
@@ -218,8 +207,6 @@ units = [
     )
     .await;
 
-    bridge.stop().await;
     drop(handle);
-    let journaled = writer_task.await.expect("writer");
-    journaled.store().close().await;
+    takt.stop().await;
 }

@@ -6,15 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use takt::bridge::Bridge;
-use takt::runtime::{Journaled, writer};
-use takt::store::Store;
 use takt_core::PlantConfig;
 use takt_core::model::{TaskKind, TaskStatus};
 use takt_sim_line::player::Sim;
 use takt_sim_line::scenario::{Event, Scenario};
 use takt_sim_line::truth::Truth;
-use takt_tests::{eventually, example_config, floor, wired_example};
+use takt_tests::{InProcess, eventually, example_config, floor, wired_example};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// sim-line profile colour codes.
@@ -51,17 +48,8 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
         })
         .collect();
 
-    let store = Store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("takt.db").display()
-    ))
-    .await
-    .expect("store");
-    let (journaled, _) = Journaled::open(plant.clone(), store, 1000)
-        .await
-        .expect("journal");
-    let (handle, writer_task) = writer::spawn(journaled, 256);
-    let bridge = Bridge::start(&cfg, handle.clone()).await.expect("bridge");
+    let takt = InProcess::start(cfg).await;
+    let handle = takt.writer.clone();
 
     line.broadcast("B1", records[0].clone());
     let station = plant
@@ -139,20 +127,18 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
     })
     .await;
 
-    let connections = bridge.health().snapshot();
+    let connections = takt.health.snapshot();
     assert!(connections["A1/B1"].connected, "{connections:?}");
     assert!(connections["PTL-DOORS"].connected, "{connections:?}");
     // A controlled stop leaves the lamps in the device's offline state (default: off), not
     // showing a put nobody will confirm.
-    bridge.stop().await;
+    drop(handle);
+    takt.stop().await;
     assert_eq!(
         modules.panel().lamp(1, slot_position).map(|l| l.colour),
         Some(0),
         "the put light went out at the stop"
     );
-    drop(handle);
-    let journaled = writer_task.await.expect("writer");
-    journaled.store().close().await;
     sim.stop().await;
 }
 

@@ -39,36 +39,29 @@ pub(crate) fn check_config(file: &Path) -> ExitCode {
 
 /// Load the configuration or say why not (every error, with file and line).
 fn load(file: &Path) -> Result<Config, ExitCode> {
-    config::load(file).map_err(|errors| {
+    let mut cfg = config::load(file).map_err(|errors| {
         eprintln!("{errors}");
         ExitCode::from(EXIT_BAD_CONFIG)
-    })
+    })?;
+    apply_env(&mut cfg);
+    Ok(cfg)
 }
 
-/// Environment variable that overrides the configured database (file first, then environment).
+/// Environment variable that overrides the configured database.
 const DATABASE_ENV: &str = "TAKT_DATABASE_URL";
-
-/// The store to open: `TAKT_DATABASE_URL` if set, else what the configuration says.
-fn store_url(cfg: &Config) -> String {
-    if let Ok(url) = std::env::var(DATABASE_ENV)
-        && !url.trim().is_empty()
-    {
-        return url;
-    }
-    match cfg.controller.database() {
-        config::Database::Sqlite(url) | config::Database::Postgres(url) => url,
-    }
-}
-
 /// Environment variable that overrides the configured HTTP address (`127.0.0.1:0` in tests).
 const HTTP_ENV: &str = "TAKT_HTTP_ADDR";
 
-/// Where to serve HTTP: `TAKT_HTTP_ADDR` if set, else the configuration's `http_addr`.
-fn http_addr(settings: &config::ControllerSettings) -> String {
-    std::env::var(HTTP_ENV)
-        .ok()
-        .filter(|a| !a.trim().is_empty())
-        .unwrap_or_else(|| settings.http_addr.clone())
+/// The environment's overrides, applied over the file (file first, then environment): the
+/// database (`TAKT_DATABASE_URL`) and the HTTP address (`TAKT_HTTP_ADDR`).
+fn apply_env(cfg: &mut Config) {
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(url) = set(DATABASE_ENV) {
+        cfg.controller.database_url = Some(url);
+    }
+    if let Some(addr) = set(HTTP_ENV) {
+        cfg.controller.http_addr = addr;
+    }
 }
 
 pub(crate) fn block_on(fut: impl Future<Output = Result<(), ExitCode>>) -> ExitCode {

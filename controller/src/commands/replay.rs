@@ -15,8 +15,9 @@ pub(crate) async fn replay(config_path: &Path, rewrite: bool) -> Result<(), Exit
 }
 
 async fn check(cfg: takt::config::Config, rewrite: bool) -> anyhow::Result<()> {
-    let url = super::store_url(&cfg);
-    let store = Store::open(&url)
+    let database = cfg.controller.database();
+    let url = database.url();
+    let store = Store::open(url)
         .await
         .with_context(|| format!("opening the store at {url}"))?;
     let plant = Arc::new(cfg.plant);

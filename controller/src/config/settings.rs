@@ -47,6 +47,15 @@ pub enum Database {
     Postgres(String),
 }
 
+impl Database {
+    /// The URL to open, whichever the backend.
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite(url) | Self::Postgres(url) => url,
+        }
+    }
+}
+
 impl ControllerSettings {
     /// The database to use: `database_url` if given, else the SQLite file in `data_dir`.
     pub fn database(&self) -> Database {
