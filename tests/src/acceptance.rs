@@ -13,7 +13,7 @@ use takt::store::{JournalEntry, Store};
 use takt_core::model::CallStatus;
 use takt_core::{Action, AlarmKind, Core, Input, Outcome, PlantConfig, StreamEvent};
 use takt_sim_line::player::Sim;
-use takt_sim_line::scenario::{Fault, FaultPlan, Scenario, StopPlan};
+use takt_sim_line::scenario::{Fault, Scenario};
 use takt_sim_line::truth::{Entry, Fact, Truth};
 
 use crate::{Controller, eventually, example_config, floor, repo_root, wired_example};
@@ -48,23 +48,29 @@ pub fn repeated_demo(rounds: u32) -> Scenario {
     let demo = demo_scenario();
     let mut scenario = demo.clone();
     scenario.vehicles = demo.vehicles * rounds;
-    scenario.faults = (0..rounds)
-        .flat_map(|round| {
-            demo.faults.iter().map(move |f| FaultPlan {
-                after_vehicle: f.after_vehicle + round * demo.vehicles,
-                ..f.clone()
-            })
-        })
-        .collect();
-    scenario.stops = (0..rounds)
-        .flat_map(|round| {
-            demo.stops.iter().map(move |s| StopPlan {
-                after_vehicle: s.after_vehicle + round * demo.vehicles,
-                ..s.clone()
-            })
-        })
-        .collect();
+    scenario.faults = every_round(&demo.faults, rounds, demo.vehicles, |f| {
+        &mut f.after_vehicle
+    });
+    scenario.stops = every_round(&demo.stops, rounds, demo.vehicles, |s| &mut s.after_vehicle);
     scenario
+}
+
+/// `plan` once per round, each round's copy moved on by `vehicles` (through `after_vehicle`).
+fn every_round<T: Clone>(
+    plan: &[T],
+    rounds: u32,
+    vehicles: u32,
+    after_vehicle: impl Fn(&mut T) -> &mut u32,
+) -> Vec<T> {
+    let after_vehicle = &after_vehicle;
+    (0..rounds)
+        .flat_map(|round| {
+            plan.iter().cloned().map(move |mut item| {
+                *after_vehicle(&mut item) += round * vehicles;
+                item
+            })
+        })
+        .collect()
 }
 
 /// What a run left behind.
