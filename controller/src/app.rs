@@ -95,11 +95,6 @@ impl App {
         self.writer.clone()
     }
 
-    /// The plant connections' health, as `/status` shows it.
-    pub fn health(&self) -> Arc<crate::bridge::health::Health> {
-        self.bridge.health()
-    }
-
     /// Serves HTTP on `listener` until `shutdown` completes — or until the journal writer
     /// stops by itself (a store it cannot recover from), which is an error: a controller that
     /// cannot journal must not stay up looking alive. Then stops everything in order.

@@ -107,8 +107,6 @@ pub struct InProcess {
     pub addr: std::net::SocketAddr,
     /// Its journal writer (and committed status).
     pub writer: takt::runtime::writer::Handle,
-    /// Its plant connections' health.
-    pub health: Arc<takt::bridge::health::Health>,
     stop: tokio::sync::oneshot::Sender<()>,
     running: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -126,7 +124,7 @@ impl InProcess {
         let app = takt::app::App::build(cfg)
             .await
             .expect("the controller starts");
-        let (writer, health) = (app.writer(), app.health());
+        let writer = app.writer();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(app.run(listener, async {
             let _ = stopped.await;
@@ -134,13 +132,13 @@ impl InProcess {
         Self {
             addr,
             writer,
-            health,
             stop,
             running,
         }
     }
 
-    /// Stops it as `takt run` stops on SIGTERM: plant connections (lamps to their offline
+    /// Stops it as `takt run` stops on SIGTERM (the caller must have dropped its clones of
+    /// `writer`: the journal writer ends once every handle is gone): plant connections (lamps to their offline
     /// state), HTTP, the journal's last commit and snapshot.
     ///
     /// # Panics

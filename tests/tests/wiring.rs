@@ -11,7 +11,7 @@ use takt_core::model::{TaskKind, TaskStatus};
 use takt_sim_line::player::Sim;
 use takt_sim_line::scenario::{Event, Scenario};
 use takt_sim_line::truth::Truth;
-use takt_tests::{InProcess, eventually, example_config, floor, wired_example};
+use takt_tests::{InProcess, eventually, example_config, floor, http_get, wired_example};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// sim-line profile colour codes.
@@ -127,9 +127,17 @@ async fn a_broadcast_lights_the_pick_and_presses_walk_the_task_through_the_journ
     })
     .await;
 
-    let connections = takt.health.snapshot();
-    assert!(connections["A1/B1"].connected, "{connections:?}");
-    assert!(connections["PTL-DOORS"].connected, "{connections:?}");
+    // The App's own HTTP, as an operator reads it.
+    let url = format!("http://{}/status", takt.addr);
+    let status: serde_json::Value = serde_json::from_str(
+        &tokio::task::spawn_blocking(move || http_get(&url))
+            .await
+            .expect("GET"),
+    )
+    .expect("status JSON");
+    let connections = &status["connections"];
+    assert_eq!(connections["A1/B1"]["connected"], true, "{connections}");
+    assert_eq!(connections["PTL-DOORS"]["connected"], true, "{connections}");
     // A controlled stop leaves the lamps in the device's offline state (default: off), not
     // showing a put nobody will confirm.
     drop(handle);
