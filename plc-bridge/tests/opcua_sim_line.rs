@@ -1,6 +1,8 @@
 //! The OPC UA broadcast source against sim-line's line server over real sockets: both layouts,
 //! session drops and a server restart with records queued meanwhile, and security (a signed and
-//! encrypted session with a user; a wrong password and an untrusted certificate each named).
+//! encrypted session with a user; a wrong password and an untrusted certificate each named; a PLC
+//! certificate issued for another host refused by name, and accepted only with the documented
+//! insecure option).
 
 mod support;
 
@@ -282,4 +284,73 @@ async fn signed_and_encrypted_with_a_user_and_each_refusal_named() {
         "{error}"
     );
     untrusted.stop().await;
+}
+
+/// A PLC's certificate as many ship: issued for its factory host name, not the address the plant
+/// reaches it by. Written into the server's PKI folder before it starts, so it serves this one.
+fn certificate_for_another_host(cfg: &SimOpcUaConfig) {
+    use ::opcua::crypto::{CertificateStore, X509Data};
+    // The application URI and one DNS name: no localhost, no 127.0.0.1, no machine name.
+    let names = X509Data::alt_host_names(
+        &format!("urn:takt:sim-line:{}", cfg.line),
+        Some(vec!["plc-factory.example".into()]),
+        false,
+        false,
+        false,
+    );
+    let data = X509Data {
+        key_size: 2048,
+        common_name: "factory PLC".into(),
+        organization: "PLC maker".into(),
+        organizational_unit: "controls".into(),
+        country: "DE".into(),
+        state: "BW".into(),
+        alt_host_names: names,
+        certificate_duration_days: 365,
+    };
+    CertificateStore::new(&cfg.pki_dir)
+        .create_and_store_application_instance_cert(&data, true)
+        .expect("server certificate written");
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_host_is_refused_by_name_unless_checks_are_skipped() {
+    let mut cfg = sim_config(Layout::Handshake {
+        ack_timeout: Duration::from_secs(5),
+    });
+    certificate_for_another_host(&cfg);
+    cfg.trust_client_certs = true;
+    let sim = server(cfg).await;
+    let secure = r#"security = "basic256sha256"
+        trust_server_certs = true
+        user = "takt"
+        password = "s3cret""#;
+
+    let strict = opcua::spawn(source(&sim, HANDSHAKE, secure), Arc::new(Recorder::new()))
+        .expect("source");
+    let error = wait_error(&strict).await;
+    assert!(
+        error.contains("BadCertificateHostNameInvalid")
+            && error.contains("insecure_skip_cert_checks"),
+        "{error}"
+    );
+    strict.stop().await;
+
+    let journal = Arc::new(Recorder::new());
+    let skipping = opcua::spawn(
+        source(
+            &sim,
+            HANDSHAKE,
+            &format!("{secure}\ninsecure_skip_cert_checks = true"),
+        ),
+        journal.clone(),
+    )
+    .expect("source");
+    sim.broadcast("B1", record(11));
+    journal
+        .wait_for(WAIT, "a record from the PLC with the misnamed certificate", |i| {
+            broadcasts(i).len() == 1
+        })
+        .await;
+    skipping.stop().await;
 }

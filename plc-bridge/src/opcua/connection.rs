@@ -53,7 +53,8 @@ fn explain(status: StatusCode, detail: &str) -> String {
     } else if status == StatusCode::BadCertificateTimeInvalid {
         " (certificate expired or not yet valid)"
     } else if status == StatusCode::BadCertificateHostNameInvalid {
-        " (certificate does not name this host)"
+        " (certificate does not name the host in `endpoint`: reissue it for that address, or \
+         see `insecure_skip_cert_checks` in docs/configuration.md)"
     } else {
         ""
     };
