@@ -17,6 +17,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::api::limits::LimitSettings;
 use crate::bridge::Bridge;
 use crate::config::Config;
 use crate::runtime::{Journaled, writer};
@@ -32,6 +33,8 @@ const ALARM_LOG_PERIOD: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct App {
     cfg: Config,
+    /// The store's read side, for the API (the writer owns the commits).
+    store: Store,
     writer: writer::Handle,
     writer_task: JoinHandle<Journaled>,
     bridge: Bridge,
@@ -73,6 +76,7 @@ impl App {
                 tracing::info!(line = %line.id, point = %point.id, expected = ?expected.map(takt_core::SeqNo::value), "broadcast point ready");
             }
         }
+        let store = journaled.store().clone();
         let (writer, writer_task) = writer::spawn(journaled, cfg.controller.batch_max);
         let loggers = vec![
             crate::progress::spawn(&writer, PROGRESS_EVERY),
@@ -83,6 +87,7 @@ impl App {
             .context("starting the plant connections")?;
         Ok(Self {
             cfg,
+            store,
             writer,
             writer_task,
             bridge,
@@ -108,6 +113,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let Self {
             cfg,
+            store,
             writer,
             mut writer_task,
             bridge,
@@ -115,9 +121,16 @@ impl App {
         } = self;
         let bound: SocketAddr = listener.local_addr().context("reading the HTTP address")?;
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let (closing, streams_close) = tokio::sync::watch::channel(false);
         let http = tokio::spawn(crate::http::serve(
             listener,
-            crate::http::app(writer.clone(), bridge.health()),
+            crate::http::app(writer.clone(), bridge.health()).merge(crate::api::router(
+                writer.clone(),
+                store,
+                Arc::new(cfg.plant.clone()),
+                LimitSettings::default(),
+                streams_close,
+            )),
             async {
                 let _ = http_stopped.await;
             },
@@ -136,9 +149,11 @@ impl App {
         for task in loggers {
             task.abort();
         }
+        // Event streams never end by themselves: end them, or HTTP would wait for them.
+        closing.send_replace(true);
         let _ = stop_http.send(());
         http.await.context("HTTP task")?.context("serving HTTP")?;
-        drop(writer);
+        writer.close();
         if let Some(ended) = writer_died {
             let journaled = ended.context("journal writer task")?;
             journaled.store().close().await;

@@ -1,4 +1,5 @@
 pub mod alarm_log;
+pub mod api;
 pub mod app;
 pub mod bridge;
 pub mod config;

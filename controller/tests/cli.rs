@@ -93,6 +93,8 @@ fn help_is_everywhere() {
         &["run", "--help"],
         &["check-config", "--help"],
         &["replay", "--help"],
+        &["token", "--help"],
+        &["token", "create", "--help"],
     ] {
         let out = takt().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}");
@@ -261,4 +263,88 @@ fn replay_finds_damaged_projections_and_rewrite_repairs_them() {
     assert!(damaged.contains("--rewrite"), "{damaged}");
     replay(&["--rewrite"]);
     assert!(replay(&[]).contains("projections: identical"));
+}
+
+/// `takt token …` with the database in `dir` and the controller's HTTP address `http`.
+fn token_cmd(config: &Path, dir: &Path, http: &str, args: &[&str]) -> std::process::Output {
+    takt()
+        .arg("token")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env(
+            "TAKT_DATABASE_URL",
+            format!("sqlite://{}", dir.join("takt.db").display()),
+        )
+        .env("TAKT_HTTP_ADDR", http)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn token_create_list_revoke_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = unwired_example(dir.path());
+    // An address nobody listens on: no controller is running.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let idle = free.local_addr().unwrap().to_string();
+    drop(free);
+    let run = |args: &[&str]| token_cmd(&config, dir.path(), &idle, args);
+
+    let out = run(&["create", "--label", "first admin", "--role", "admin"]);
+    let token = succeeded(&out).trim().to_owned();
+    assert!(token.starts_with("takt_") && token.len() == 78, "{token}");
+    let id = &token[5..13];
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("shown only now"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let listed = succeeded(&run(&["list"]));
+    assert!(
+        listed.contains(id) && listed.contains("first admin") && listed.contains("role admin"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&token[14..]),
+        "the list shows a secret: {listed}"
+    );
+
+    succeeded(&run(&["revoke", id]));
+    let listed = succeeded(&run(&["list"]));
+    let row = listed.lines().find(|l| l.starts_with(id)).unwrap();
+    assert!(
+        row.trim_end().ends_with('Z') || row.contains("+00:00"),
+        "no revocation time: {row}"
+    );
+
+    let out = run(&["revoke", "ffffffff"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no token ffffffff"));
+
+    let out = run(&["create", "--label", "x", "--role", "boss"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a role"));
+
+    // Something answers on the controller's address: it owns the journal, so nothing is made.
+    let running = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = running.local_addr().unwrap().to_string();
+    let out = token_cmd(
+        &config,
+        dir.path(),
+        &busy,
+        &["create", "--label", "y", "--role", "operator"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("POST /api/v1/tokens"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        succeeded(&run(&["list"])).lines().count(),
+        2,
+        "header and one token"
+    );
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use common::{TestDb, on_postgres};
 use sqlx::Connection;
-use takt::store::{JournalEntry, SNAPSHOTS_KEPT, Store, StoreError, journal_time};
+use takt::store::{JournalEntry, Origin, SNAPSHOTS_KEPT, Store, StoreError, journal_time};
 use takt_core::alarm::{Alarm, AlarmKey, AlarmKind, AlarmState};
 use takt_core::config::Priority;
 use takt_core::model::{
@@ -165,6 +165,7 @@ fn entry(id: i64, input: Input, outcome: Outcome) -> JournalEntry {
         at: at(id * 7, id * 1_001),
         input,
         outcome,
+        origin: Origin::default(),
     }
 }
 
@@ -309,7 +310,15 @@ mod bodies {
         assert_eq!(
             names,
             [
-                "alarms", "calls", "coverage", "lines", "racks", "tasks", "vehicles"
+                "alarms",
+                "api_tokens",
+                "calls",
+                "coverage",
+                "events",
+                "lines",
+                "racks",
+                "tasks",
+                "vehicles"
             ]
         );
         assert!(tables.values().all(Vec::is_empty));

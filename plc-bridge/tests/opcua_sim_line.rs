@@ -326,8 +326,8 @@ async fn a_certificate_for_another_host_is_refused_by_name_unless_checks_are_ski
         user = "takt"
         password = "s3cret""#;
 
-    let strict = opcua::spawn(source(&sim, HANDSHAKE, secure), Arc::new(Recorder::new()))
-        .expect("source");
+    let strict =
+        opcua::spawn(source(&sim, HANDSHAKE, secure), Arc::new(Recorder::new())).expect("source");
     let error = wait_error(&strict).await;
     assert!(
         error.contains("BadCertificateHostNameInvalid")
@@ -348,9 +348,11 @@ async fn a_certificate_for_another_host_is_refused_by_name_unless_checks_are_ski
     .expect("source");
     sim.broadcast("B1", record(11));
     journal
-        .wait_for(WAIT, "a record from the PLC with the misnamed certificate", |i| {
-            broadcasts(i).len() == 1
-        })
+        .wait_for(
+            WAIT,
+            "a record from the PLC with the misnamed certificate",
+            |i| broadcasts(i).len() == 1,
+        )
         .await;
     skipping.stop().await;
 }

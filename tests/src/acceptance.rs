@@ -9,13 +9,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use takt::store::{JournalEntry, Store};
+use std::sync::PoisonError;
+
+use takt::api::auth::new_token;
+use takt::api::events::EventView;
+use takt::runtime::{Journaled, Submitted};
+use takt::store::{EventReader, JournalEntry, Store};
+use takt_core::identity::{IdentityInput, Role, Scope};
 use takt_core::model::CallStatus;
 use takt_core::{Action, AlarmKind, Core, Input, Outcome, PlantConfig, StreamEvent};
 use takt_sim_line::player::Sim;
 use takt_sim_line::scenario::{Fault, Scenario};
 use takt_sim_line::truth::{Entry, Fact, Truth};
 
+use crate::follower::{Follower, Received};
 use crate::{Controller, eventually, example_config, floor, repo_root, wired_example};
 
 /// 60 s of takt in 200 ms.
@@ -83,6 +90,10 @@ pub struct Run {
     /// When each SIGKILL was sent (Unix ms).
     killed_at: Vec<u64>,
     pub kills: usize,
+    /// The event outbox at the end, and what the stream follower received through the kills.
+    outbox: Vec<EventView>,
+    streamed: Vec<Received>,
+    stream_connects: u64,
 }
 
 /// Plays `scenario` against the `takt` binary, killing it after each vehicle in
@@ -117,8 +128,11 @@ pub async fn play(scenario: Scenario, kill_after: &[u32]) -> Run {
     let config_path = dir.path().join("plant.toml");
     std::fs::write(&config_path, wired_example(&sim, dir.path())).expect("write config");
     let cfg = takt::config::load(&config_path).expect("wired example is valid");
+    let token = seed_reader_token(&cfg).await;
 
     let mut controller = Controller::start(dir.path(), &config_path).await;
+    // A stream client that follows the outbox through every kill, as a supplier's would.
+    let follower = Follower::start(&controller.base_url(), &token);
     let (_commands, mut no_commands) = tokio::sync::mpsc::channel(1);
     let player =
         tokio::spawn(async move { sim.play(&steps, 0, &mut no_commands).await.map(|()| sim) });
@@ -140,6 +154,7 @@ pub async fn play(scenario: Scenario, kill_after: &[u32]) -> Run {
         controller.kill();
         kills += 1;
         controller = Controller::start(dir.path(), &config_path).await;
+        *follower.base.lock().unwrap_or_else(PoisonError::into_inner) = controller.base_url();
     }
     let sim = player.await.expect("player task").expect("scenario played");
 
@@ -160,19 +175,27 @@ pub async fn play(scenario: Scenario, kill_after: &[u32]) -> Run {
     })
     .await;
     let final_status = controller.status().await;
-    controller.terminate().await;
-    sim.stop().await;
-    assert!(
-        settled.is_ok(),
-        "not settled {SETTLE:?} after the last broadcast: {final_status:#}"
-    );
-
     let store = Store::open(&format!(
         "sqlite://{}",
         dir.path().join("data/takt.db").display()
     ))
     .await
     .expect("the controller's store");
+    // The follower has everything the outbox held at the end (while the controller runs).
+    let outbox = read_outbox(&store).await;
+    let newest = outbox.last().map_or(0, |e| e.id);
+    eventually(SETTLE, "the stream follower to catch up", || {
+        (follower.last_id() >= newest).then_some(())
+    })
+    .await;
+    controller.terminate().await;
+    sim.stop().await;
+    let (streamed, stream_connects) = follower.stop().await;
+    assert!(
+        settled.is_ok(),
+        "not settled {SETTLE:?} after the last broadcast: {final_status:#}"
+    );
+
     let mut journal = Vec::new();
     loop {
         let after = journal.last().map_or(0, |e: &JournalEntry| e.id);
@@ -190,6 +213,51 @@ pub async fn play(scenario: Scenario, kill_after: &[u32]) -> Run {
         journal,
         killed_at,
         kills,
+        outbox,
+        streamed,
+        stream_connects,
+    }
+}
+
+/// A supervisor token for the stream follower, journaled before the controller starts (as
+/// `takt token create` does).
+async fn seed_reader_token(cfg: &takt::config::Config) -> String {
+    let store = Store::open(cfg.controller.database().url())
+        .await
+        .expect("the controller's store");
+    let (mut journaled, _) = Journaled::open(Arc::new(cfg.plant.clone()), store, 0)
+        .await
+        .expect("journal");
+    let made = new_token(
+        Scope::Role {
+            role: Role::Supervisor,
+        },
+        "acceptance stream follower",
+    )
+    .expect("randomness");
+    let input = Input::Identity(IdentityInput::IssueToken(made.grant));
+    let submitted = Submitted::plant(chrono::Utc::now(), input);
+    journaled
+        .apply_submitted(vec![submitted])
+        .await
+        .expect("token journaled");
+    journaled.store().close().await;
+    made.token
+}
+
+/// The whole outbox, in id order.
+async fn read_outbox(store: &Store) -> Vec<EventView> {
+    let mut outbox: Vec<EventView> = Vec::new();
+    loop {
+        let after = outbox.last().map_or(0, |e| e.id);
+        let page: Vec<EventView> = store
+            .events_after(&EventReader::Plant, after, 10_000)
+            .await
+            .expect("outbox");
+        if page.is_empty() {
+            return outbox;
+        }
+        outbox.extend(page);
     }
 }
 
@@ -418,6 +486,7 @@ impl Run {
     /// # Panics
     /// At the first thing that does not hold.
     pub fn check(&self) -> Tally {
+        self.check_stream();
         let r = self.replay();
         let cfg = &self.plant.config;
 
@@ -677,6 +746,34 @@ impl Run {
     }
 
     /// After each module reboot every lamp that was lit before it is written again within 1 s.
+    /// The follower received every event of the outbox once, in order, the same as stored,
+    /// however often the controller was killed under it.
+    fn check_stream(&self) {
+        assert!(!self.outbox.is_empty(), "the run put nothing in the outbox");
+        let streamed: Vec<i64> = self.streamed.iter().map(|r| r.0).collect();
+        let stored: Vec<i64> = self.outbox.iter().map(|e| e.id).collect();
+        assert_eq!(
+            streamed.len(),
+            stored.len(),
+            "events streamed vs stored (first differing id: {:?})",
+            streamed.iter().zip(&stored).find(|(a, b)| a != b)
+        );
+        assert_eq!(streamed, stored, "every event once, in order");
+        for ((id, kind, data), row) in self.streamed.iter().zip(&self.outbox) {
+            assert_eq!(kind, &row.kind, "event {id}");
+            assert_eq!(
+                data["payload"], row.payload,
+                "event {id} differs from the outbox"
+            );
+        }
+        assert!(
+            self.stream_connects > self.kills as u64,
+            "the follower reconnected after each kill ({} connects, {} kills)",
+            self.stream_connects,
+            self.kills
+        );
+    }
+
     fn check_lights_reasserted(&self) {
         let mut checked = 0;
         for (i, entry) in self.truth.iter().enumerate() {

@@ -7,6 +7,7 @@
 
 pub mod acceptance;
 pub mod disk;
+pub mod follower;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -296,6 +297,12 @@ impl Controller {
         serde_json::from_str(&body).unwrap_or_else(|e| {
             panic!("/status is not JSON ({e}): {body}\n{}", lock_log(&self.log))
         })
+    }
+
+    /// Where it serves HTTP: `http://host:port`.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        self.status_url.trim_end_matches("/status").to_owned()
     }
 
     /// The process id.

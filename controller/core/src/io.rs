@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alarm::{Alarm, AlarmKind};
 use crate::config::{Blink, LampColour};
+use crate::identity::{ApiToken, IdentityInput};
 use crate::model::{
     Call, CallId, Coverage, LightTarget, LineStatus, Rack, RackStatus, Task, Vehicle,
 };
@@ -78,6 +79,8 @@ pub enum Input {
     },
     /// Time passed; lets gap and shelf timers fire.
     Tick,
+    /// An API token issued or revoked (the identity context).
+    Identity(IdentityInput),
 }
 
 impl Input {
@@ -97,6 +100,8 @@ impl Input {
             Input::Shelve { .. } => "shelve",
             Input::Condition { .. } => "condition",
             Input::Tick => "tick",
+            Input::Identity(IdentityInput::IssueToken(_)) => "issue_token",
+            Input::Identity(IdentityInput::RevokeToken { .. }) => "revoke_token",
         }
     }
 }
@@ -147,7 +152,38 @@ pub enum StreamEvent {
     CallCancelled(Call),
     LineState(LineStatus),
     RackClosed(Rack),
+    /// A closed rack left for the line (`status` = `shipped`) or arrived (`delivered`).
+    RackMoved(Rack),
     Coverage(Coverage),
+    /// An alarm changed state (raised, acknowledged, cleared, shelved…).
+    AlarmChanged(Alarm),
+}
+
+impl StreamEvent {
+    /// The event's name, as in its `event` tag.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StreamEvent::CallCreated(_) => "call_created",
+            StreamEvent::CallChanged(_) => "call_changed",
+            StreamEvent::CallCancelled(_) => "call_cancelled",
+            StreamEvent::LineState(_) => "line_state",
+            StreamEvent::RackClosed(_) => "rack_closed",
+            StreamEvent::RackMoved(_) => "rack_moved",
+            StreamEvent::Coverage(_) => "coverage",
+            StreamEvent::AlarmChanged(_) => "alarm_changed",
+        }
+    }
+}
+
+/// A stream event as the outbox keeps it: numbered in the order the core emitted it (strictly
+/// increasing, never reused), stored in the same commit as the input that caused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    pub id: u64,
+    pub at: DateTime<Utc>,
+    /// The tenant it concerns, if any (a supplier's calls); `None`: the plant's own.
+    pub tenant: Option<String>,
+    pub event: StreamEvent,
 }
 
 /// Output of the core, released by the runtime only after the input is durable.
@@ -177,4 +213,7 @@ pub enum Change {
     Alarm(Alarm),
     Line(LineStatus),
     Coverage(Coverage),
+    ApiToken(ApiToken),
+    /// A new row of the event outbox (never changed afterwards).
+    Event(OutboxEvent),
 }

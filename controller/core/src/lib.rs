@@ -12,6 +12,7 @@
 pub mod alarm;
 pub mod config;
 mod engine;
+pub mod identity;
 pub mod io;
 pub mod model;
 pub mod record;
@@ -23,7 +24,7 @@ pub mod vin;
 pub use alarm::{Alarm, AlarmKey, AlarmKind, AlarmState};
 pub use config::{ConfigIndex, ConfigIssue, PlantConfig};
 pub use engine::{Core, State};
-pub use io::{Action, Change, DeviceIntent, Input, Outcome, StreamEvent};
+pub use io::{Action, Change, DeviceIntent, Input, OutboxEvent, Outcome, StreamEvent};
 pub use record::{RawRecord, Record};
 pub use seq::SeqNo;
 pub use vin::Vin;

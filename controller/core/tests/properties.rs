@@ -91,6 +91,8 @@ fn projections(rows: &[Change]) -> BTreeMap<String, String> {
                 Change::Alarm(a) => format!("alarm {:?} {}", a.key.kind, a.key.subject),
                 Change::Line(l) => format!("line {}", l.line),
                 Change::Coverage(c) => format!("coverage {} {}", c.line, c.family),
+                Change::ApiToken(t) => format!("token {}", t.id),
+                Change::Event(e) => format!("event {}", e.id),
             };
             (key, serde_json::to_string(row).unwrap())
         })

@@ -3,6 +3,7 @@
 mod probe;
 mod replay;
 mod run;
+mod token;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ pub(crate) use probe::probe;
 pub(crate) use replay::replay;
 pub(crate) use run::run;
 use takt::config::{self, Config};
+pub(crate) use token::{TokenCommand, token};
 
 /// Exit code for a configuration that does not load.
 const EXIT_BAD_CONFIG: u8 = 2;

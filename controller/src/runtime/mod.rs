@@ -8,6 +8,7 @@
 //! arrives while the batch before commits. [`replay`] feeds a journal through a fresh core into
 //! projections.
 
+pub mod idempotency;
 pub mod replay;
 pub mod writer;
 
@@ -15,10 +16,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use takt_core::{Action, ConfigIndex, Core, Input, Outcome, PlantConfig, State};
+use takt_core::{
+    Action, Change, ConfigIndex, Core, Input, OutboxEvent, Outcome, PlantConfig, State,
+};
 
 use crate::status::Status;
-use crate::store::{Batch, JournalEntry, Store, StoreError, journal_time};
+use crate::store::{Batch, JournalEntry, Origin, Store, StoreError, journal_time};
+use idempotency::{Keys, Seen};
+use writer::SubmitError;
 
 /// How many journal rows a rebuild reads at a time.
 const REPLAY_PAGE: i64 = 5_000;
@@ -28,6 +33,31 @@ const REPLAY_PAGE: i64 = 5_000;
 pub struct Applied {
     pub id: i64,
     pub outcome: Outcome,
+    /// Answered from the entry an earlier request with the same idempotency key made; nothing
+    /// was journaled this time.
+    pub repeat: bool,
+}
+
+/// What a submitter hears: its entry, or why it was not journaled.
+pub type Answer = Result<Applied, SubmitError>;
+
+/// An input as it reaches the journal: when, what, and who gave it.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub at: DateTime<Utc>,
+    pub input: Input,
+    pub origin: Origin,
+}
+
+impl Submitted {
+    /// An input from the plant (no API caller).
+    pub fn plant(at: DateTime<Utc>, input: Input) -> Self {
+        Self {
+            at,
+            input,
+            origin: Origin::default(),
+        }
+    }
 }
 
 /// The core plus its durable journal. Owns both: nothing else writes the journal.
@@ -41,6 +71,8 @@ pub struct Journaled {
     /// Inputs since the last snapshot was taken.
     since_snapshot: u64,
     snapshot_every: u64,
+    /// Idempotency keys of recent API commands.
+    keys: Keys,
 }
 
 /// What a snapshot row holds. The configuration is kept with the state because a state built
@@ -107,6 +139,7 @@ impl Journaled {
         snapshot_every: u64,
     ) -> Result<(Self, RebuildStats), StoreError> {
         let (core, stats) = rebuild(cfg.clone(), &store).await?;
+        let keys = Keys::load(&store, Utc::now()).await?;
         Ok((
             Self {
                 core,
@@ -115,6 +148,7 @@ impl Journaled {
                 last_id: stats.last_id,
                 since_snapshot: stats.replayed,
                 snapshot_every,
+                keys,
             },
             stats,
         ))
@@ -142,6 +176,10 @@ impl Journaled {
     /// [`Journaled::recover`] if the commit fails (the core is then ahead of the disk).
     pub fn stage(&mut self, batch: Vec<(DateTime<Utc>, Input)>) -> Staged {
         let mut staged = Staged::default();
+        let batch = batch
+            .into_iter()
+            .map(|(at, input)| Submitted::plant(at, input))
+            .collect();
         self.stage_onto(&mut staged, batch);
         self.seal(&mut staged);
         staged
@@ -150,9 +188,24 @@ impl Journaled {
     /// Apply `batch` behind what `staged` already holds, so that all of it commits as one
     /// transaction: the writer stages inputs as they arrive while the batch before commits.
     /// [`Journaled::seal`] it before the commit.
-    pub fn stage_onto(&mut self, staged: &mut Staged, batch: Vec<(DateTime<Utc>, Input)>) {
-        staged.applied.reserve(batch.len());
-        for (at, input) in batch {
+    pub fn stage_onto(&mut self, staged: &mut Staged, batch: Vec<Submitted>) {
+        staged.answers.reserve(batch.len());
+        for Submitted { at, input, origin } in batch {
+            match self.keys.check(&origin, &input) {
+                Seen::New => {}
+                Seen::Repeat { id, outcome } => {
+                    staged.answers.push(Ok(Applied {
+                        id,
+                        outcome,
+                        repeat: true,
+                    }));
+                    continue;
+                }
+                Seen::Conflict { id } => {
+                    staged.answers.push(Err(SubmitError::KeyReused { id }));
+                    continue;
+                }
+            }
             // The core must see exactly the time the journal keeps, or a replay would differ.
             let at = journal_time(at);
             let outcome = self.core.handle(at, &input);
@@ -162,15 +215,21 @@ impl Journaled {
                 at,
                 input,
                 outcome,
+                origin,
             };
             staged.rows.push_entry(&entry);
-            staged.applied.push(Applied {
+            self.keys.remember(&entry);
+            staged.answers.push(Ok(Applied {
                 id: entry.id,
                 outcome: entry.outcome,
-            });
+                repeat: false,
+            }));
             self.since_snapshot += 1;
         }
         for change in self.core.take_changes() {
+            if let Change::Event(event) = &change {
+                staged.events.push(Arc::new(event.clone()));
+            }
             staged.rows.push_change(change);
         }
         staged
@@ -202,6 +261,8 @@ impl Journaled {
         self.core = core;
         self.last_id = stats.last_id;
         self.since_snapshot = stats.replayed;
+        // Keys staged with the failed batch were never journaled.
+        self.keys = Keys::load(&self.store, Utc::now()).await?;
         Ok(())
     }
 
@@ -210,8 +271,22 @@ impl Journaled {
     pub async fn apply(
         &mut self,
         batch: Vec<(DateTime<Utc>, Input)>,
-    ) -> Result<(Vec<Applied>, Vec<Action>), StoreError> {
-        let mut staged = self.stage(batch);
+    ) -> Result<(Vec<Answer>, Vec<Action>), StoreError> {
+        let batch = batch
+            .into_iter()
+            .map(|(at, input)| Submitted::plant(at, input))
+            .collect();
+        self.apply_submitted(batch).await
+    }
+
+    /// [`Journaled::apply`] for inputs someone gave, each with its [`Origin`].
+    pub async fn apply_submitted(
+        &mut self,
+        batch: Vec<Submitted>,
+    ) -> Result<(Vec<Answer>, Vec<Action>), StoreError> {
+        let mut staged = Staged::default();
+        self.stage_onto(&mut staged, batch);
+        self.seal(&mut staged);
         if let Err(e) = staged.commit(&self.store).await {
             tracing::error!(error = %e, "journal commit failed; rebuilding the core from the store");
             self.recover().await?;
@@ -244,8 +319,11 @@ impl Journaled {
 pub struct Staged {
     /// The journal rows to append and the projection rows to write, encoded as staged.
     rows: Batch,
-    applied: Vec<Applied>,
+    /// One per input staged, in order.
+    answers: Vec<Answer>,
     actions: Vec<Action>,
+    /// The outbox rows this batch writes, to announce once it is durable.
+    events: Vec<Arc<OutboxEvent>>,
     /// The core's state right after this batch, to save once the batch is durable.
     snapshot: Option<SnapshotDue>,
     /// What `/status` shows once this batch is durable; set by [`Journaled::seal`].
@@ -266,9 +344,14 @@ impl Staged {
         self.snapshot.take()
     }
 
+    /// The outbox events to announce: only after [`Staged::commit`].
+    pub fn take_events(&mut self) -> Vec<Arc<OutboxEvent>> {
+        std::mem::take(&mut self.events)
+    }
+
     /// The outcomes to answer and the actions to release: only after [`Staged::commit`].
-    pub fn into_parts(self) -> (Vec<Applied>, Vec<Action>) {
-        (self.applied, self.actions)
+    pub fn into_parts(self) -> (Vec<Answer>, Vec<Action>) {
+        (self.answers, self.actions)
     }
 
     /// The status to publish: only after [`Staged::commit`]; `None` if it was never sealed.
@@ -278,11 +361,11 @@ impl Staged {
 
     /// How many inputs it holds.
     pub fn len(&self) -> usize {
-        self.applied.len()
+        self.answers.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.applied.is_empty()
+        self.answers.is_empty()
     }
 }
 

@@ -15,19 +15,23 @@ use std::time::Duration;
 
 use chrono::Utc;
 use std::sync::Arc;
-use takt_core::{Action, Input};
+use takt_core::{Action, Input, OutboxEvent};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::{Applied, Journaled, Staged};
+use super::{Answer, Applied, Journaled, Staged, Submitted};
 use crate::status::Status;
+use crate::store::Origin;
 use crate::store::{Store, StoreError};
 
 /// Capacity of the submission queue: a full queue makes submitters wait (back-pressure).
 const QUEUE_CAPACITY: usize = 4_096;
 /// Capacity of the action fan-out; a receiver that lags this far behind is told it lagged.
 const ACTIONS_CAPACITY: usize = 16_384;
+/// Capacity of the committed-event fan-out: how far a stream client may fall behind before it
+/// is closed (it then resumes from the outbox by its last event id).
+const EVENTS_CAPACITY: usize = 4_096;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SubmitError {
@@ -35,19 +39,26 @@ pub enum SubmitError {
     Closed,
     #[error("the journal could not commit: {0}")]
     Journal(String),
+    #[error("this idempotency key was used for a different request (journal entry {id})")]
+    KeyReused { id: i64 },
 }
 
 struct Submission {
     input: Input,
+    origin: Origin,
     reply: Reply,
 }
 
-/// Cheap, cloneable way in to the writer. Dropping every handle stops it.
+/// Cheap, cloneable way in to the writer. [`Handle::close`] (or dropping every handle) stops it.
 #[derive(Debug, Clone)]
 pub struct Handle {
     tx: mpsc::Sender<Submission>,
     actions: broadcast::Sender<Action>,
+    events: broadcast::Sender<Arc<OutboxEvent>>,
     status: watch::Receiver<Arc<Status>>,
+    /// Set once by [`Handle::close`]: request handlers and streams hold handles of their own,
+    /// so the writer cannot wait for the last one to drop before it stops.
+    close: Arc<watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for Submission {
@@ -60,7 +71,7 @@ impl std::fmt::Debug for Submission {
 
 /// An input queued for the journal; await it to learn when it is durable.
 #[derive(Debug)]
-pub struct Pending(oneshot::Receiver<Result<Applied, SubmitError>>);
+pub struct Pending(oneshot::Receiver<Answer>);
 
 impl Pending {
     pub async fn durable(self) -> Result<Applied, SubmitError> {
@@ -71,9 +82,19 @@ impl Pending {
 impl Handle {
     /// Queue an input (waiting while the queue is full) without waiting for its commit.
     pub async fn enqueue(&self, input: Input) -> Result<Pending, SubmitError> {
+        self.enqueue_from(input, Origin::default()).await
+    }
+
+    /// [`Handle::enqueue`] for an input someone gave (an API caller): journaled with `origin`,
+    /// and answered from the earlier entry if its idempotency key was seen.
+    pub async fn enqueue_from(&self, input: Input, origin: Origin) -> Result<Pending, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Submission { input, reply })
+            .send(Submission {
+                input,
+                origin,
+                reply,
+            })
             .await
             .map_err(|_| SubmitError::Closed)?;
         Ok(Pending(rx))
@@ -84,9 +105,19 @@ impl Handle {
         self.enqueue(input).await?.durable().await
     }
 
+    /// [`Handle::submit`] with the caller's [`Origin`].
+    pub async fn submit_from(&self, input: Input, origin: Origin) -> Result<Applied, SubmitError> {
+        self.enqueue_from(input, origin).await?.durable().await
+    }
+
     /// Actions released after their inputs committed.
     pub fn subscribe(&self) -> broadcast::Receiver<Action> {
         self.actions.subscribe()
+    }
+
+    /// Outbox events, each announced once the commit that stored it is durable.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<OutboxEvent>> {
+        self.events.subscribe()
     }
 
     /// The writer task is still taking inputs.
@@ -98,29 +129,45 @@ impl Handle {
     pub fn status(&self) -> Arc<Status> {
         self.status.borrow().clone()
     }
+
+    /// Stop taking inputs: what is queued is still journaled and answered, what comes later
+    /// fails with [`SubmitError::Closed`], and the writer task ends after its last commit.
+    pub fn close(&self) {
+        self.close.send_replace(true);
+    }
 }
 
 /// Where a submitter waits for its input's journal id and outcome.
-type Reply = oneshot::Sender<Result<Applied, SubmitError>>;
+type Reply = oneshot::Sender<Answer>;
+
+/// One per input staged, in staging order, so that the n-th answer reaches the n-th submitter:
+/// `None` for the inputs nobody waits for (the writer's own ticks).
+type Replies = Vec<Option<Reply>>;
 
 /// A staged batch committing in the background, with the submitters waiting for it.
-type InFlight = (JoinHandle<(Staged, Result<(), StoreError>)>, Vec<Reply>);
+type InFlight = (JoinHandle<(Staged, Result<(), StoreError>)>, Replies);
 
-/// Start the writer task. It ends, returning the runtime, once every [`Handle`] is dropped.
+/// Start the writer task. It ends, returning the runtime, once [`Handle::close`] is called or
+/// every [`Handle`] is dropped.
 pub fn spawn(journaled: Journaled, batch_max: usize) -> (Handle, JoinHandle<Journaled>) {
     let (tx, rx) = mpsc::channel::<Submission>(QUEUE_CAPACITY);
     let (actions, _) = broadcast::channel(ACTIONS_CAPACITY);
+    let (events, _) = broadcast::channel(EVENTS_CAPACITY);
     let (status_tx, status) = watch::channel(Arc::new(journaled.status()));
+    let (close, closing) = watch::channel(false);
     let handle = Handle {
         tx,
         actions: actions.clone(),
+        events: events.clone(),
         status,
+        close: Arc::new(close),
     };
     let out = Outputs {
         actions,
+        events,
         status: status_tx,
     };
-    let task = tokio::spawn(run(journaled, rx, out, batch_max.max(1)));
+    let task = tokio::spawn(run(journaled, rx, closing, out, batch_max.max(1)));
     (handle, task)
 }
 
@@ -128,22 +175,25 @@ pub fn spawn(journaled: Journaled, batch_max: usize) -> (Handle, JoinHandle<Jour
 #[derive(Debug)]
 struct Outputs {
     actions: broadcast::Sender<Action>,
+    events: broadcast::Sender<Arc<OutboxEvent>>,
     status: watch::Sender<Arc<Status>>,
 }
 
 async fn run(
     mut journaled: Journaled,
     mut rx: mpsc::Receiver<Submission>,
+    mut closing: watch::Receiver<bool>,
     out: Outputs,
     batch_max: usize,
 ) -> Journaled {
     let mut in_flight: Option<InFlight> = None;
     // Inputs staged behind the commit in flight, with their submitters: the next commit.
-    let mut next: Option<(Staged, Vec<Reply>)> = None;
+    let mut next: Option<(Staged, Replies)> = None;
     // A snapshot being encoded and saved beside the commits; at most one at a time.
     let mut snapshotting: Option<JoinHandle<()>> = None;
     let mut arrived: Vec<Submission> = Vec::with_capacity(batch_max);
     let mut taking = true;
+    let mut closed = false;
     loop {
         if in_flight.is_none()
             && let Some((mut staged, replies)) = next.take()
@@ -205,13 +255,28 @@ async fn run(
                     taking = false;
                 } else {
                     let now = Utc::now();
-                    let (inputs, replies): (Vec<_>, Vec<Reply>) =
-                        arrived.drain(..).map(|s| ((now, s.input), s.reply)).unzip();
+                    let (inputs, replies): (Vec<_>, Replies) = arrived
+                        .drain(..)
+                        .map(|s| {
+                            let submitted = Submitted {
+                                at: now,
+                                input: s.input,
+                                origin: s.origin,
+                            };
+                            (submitted, Some(s.reply))
+                        })
+                        .unzip();
                     stage(&mut journaled, &mut next, inputs, replies);
                 }
             }
             () = tick, if taking => {
-                stage(&mut journaled, &mut next, vec![(Utc::now(), Input::Tick)], Vec::new());
+                let tick = Submitted::plant(Utc::now(), Input::Tick);
+                stage(&mut journaled, &mut next, vec![tick], vec![None]);
+            }
+            // Closed: refuse new submissions; `recv_many` drains what is queued, then ends.
+            _ = closing.changed(), if !closed => {
+                closed = true;
+                rx.close();
             }
         }
     }
@@ -227,9 +292,9 @@ async fn run(
 /// Stage `inputs` onto the next commit, starting one if there is none.
 fn stage(
     journaled: &mut Journaled,
-    next: &mut Option<(Staged, Vec<Reply>)>,
-    inputs: Vec<(chrono::DateTime<Utc>, Input)>,
-    replies: Vec<Reply>,
+    next: &mut Option<(Staged, Replies)>,
+    inputs: Vec<Submitted>,
+    replies: Replies,
 ) {
     let (staged, waiting) = next.get_or_insert_with(Default::default);
     journaled.stage_onto(staged, inputs);
@@ -240,7 +305,7 @@ fn stage(
 /// snapshot, if one is due and none is being saved.
 fn finish(
     done: Result<(Staged, Result<(), StoreError>), tokio::task::JoinError>,
-    subs: Vec<Reply>,
+    subs: Replies,
     out: &Outputs,
     snapshotting: &mut Option<JoinHandle<()>>,
     store: &Store,
@@ -269,19 +334,94 @@ fn finish(
             *snapshotting = Some(tokio::spawn(async move { due.save(&store).await }));
         }
     }
-    let (applied, released) = staged.into_parts();
+    for event in staged.take_events() {
+        // No stream open is fine: the outbox has it.
+        let _ = out.events.send(event);
+    }
+    let (answers, released) = staged.into_parts();
     for action in released {
         // No receiver is fine: nobody is listening yet.
         let _ = out.actions.send(action);
     }
-    for (reply, applied) in subs.into_iter().zip(applied) {
-        let _ = reply.send(Ok(applied));
-    }
+    answer(subs, answers);
     Ok(())
 }
 
-fn fail(replies: Vec<Reply>, err: &SubmitError) {
-    for reply in replies {
+/// Each submitter gets the answer of its own input.
+fn answer(replies: Replies, answers: Vec<Answer>) {
+    debug_assert_eq!(
+        replies.len(),
+        answers.len(),
+        "one reply slot per staged input"
+    );
+    for (reply, answer) in replies.into_iter().zip(answers) {
+        if let Some(reply) = reply {
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+fn fail(replies: Replies, err: &SubmitError) {
+    for reply in replies.into_iter().flatten() {
         let _ = reply.send(Err(err.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use takt_core::Outcome;
+
+    use super::*;
+
+    async fn journaled() -> Journaled {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("core/tests/fixtures/small.toml");
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        let cfg = crate::config::parse(&path, &text).expect("fixture config");
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        Journaled::open(Arc::new(cfg.plant), store, 0)
+            .await
+            .expect("journal")
+            .0
+    }
+
+    /// A tick staged ahead of a submission in the same batch must not shift the answers: each
+    /// submitter hears the journal id of its own input.
+    #[tokio::test]
+    async fn a_tick_staged_first_does_not_shift_the_answers() {
+        let mut journaled = journaled().await;
+        let mut next = None;
+        let now = Utc::now();
+        stage(
+            &mut journaled,
+            &mut next,
+            vec![Submitted::plant(now, Input::Tick)],
+            vec![None],
+        );
+        let (reply, answered) = oneshot::channel();
+        let unknown = Input::Acknowledge {
+            alarm: "no_such_alarm".into(),
+        };
+        stage(
+            &mut journaled,
+            &mut next,
+            vec![Submitted::plant(now, unknown)],
+            vec![Some(reply)],
+        );
+        let (mut staged, replies) = next.expect("staged");
+        journaled.seal(&mut staged);
+        staged.commit(journaled.store()).await.expect("commit");
+        let (answers, _) = staged.into_parts();
+        answer(replies, answers);
+        let applied = answered.await.expect("answered").expect("journaled");
+        assert_eq!(
+            applied.id, 2,
+            "the tick is entry 1, the acknowledgement entry 2"
+        );
+        assert!(
+            matches!(applied.outcome, Outcome::Rejected(_)),
+            "{applied:?}"
+        );
     }
 }

@@ -12,6 +12,8 @@ use std::collections::hash_map::Entry;
 
 use takt_core::{Change, Outcome};
 
+#[cfg(test)]
+use super::Origin;
 use super::rows::{self, TABLE_COUNT, TABLES, Table, Val, table_index};
 use super::{JournalEntry, StoreError, journal_time};
 
@@ -206,6 +208,9 @@ fn journal_row(entry: &JournalEntry) -> Result<Vec<Val>, StoreError> {
         Val::JsonText(Some(payload)),
         Val::Text(Some(outcome.to_owned())),
         Val::Text(reason),
+        Val::Text(entry.origin.actor.clone().map(rows::scrub)),
+        Val::Text(entry.origin.note.clone().map(rows::scrub)),
+        Val::Text(entry.origin.idempotency_key.clone().map(rows::scrub)),
     ])
 }
 
@@ -232,6 +237,7 @@ mod tests {
                 + chrono::TimeDelta::nanoseconds(micros * 1_000),
             input: Input::Tick,
             outcome: Outcome::Applied,
+            origin: Origin::default(),
         }
     }
 

@@ -13,6 +13,7 @@
 mod batch;
 mod dialect;
 mod ops;
+mod reads;
 mod rows;
 mod sqlite_writer;
 
@@ -31,7 +32,12 @@ use takt_core::{Change, Input, Outcome};
 
 pub use batch::Batch;
 pub use ops::SNAPSHOTS_KEPT;
+use reads::Filter;
+pub use reads::{EventReader, PageQuery, Projection};
+use rows::Val;
+use serde::de::DeserializeOwned;
 use sqlite_writer::SqliteWriter;
+use takt_core::identity::ApiToken;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -50,6 +56,20 @@ pub struct JournalEntry {
     pub input: Input,
     /// Its reason is stored as text with U+0000 replaced by U+FFFD (PostgreSQL cannot hold it).
     pub outcome: Outcome,
+    /// Who gave it, for inputs that came through the API; empty for the plant's own.
+    pub origin: Origin,
+}
+
+/// Who gave an input and on what terms: journaled with it, outside the core (which decides
+/// nothing by who asked; the API checks that before the input is submitted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The API caller: the token's label and lookup id.
+    pub actor: Option<String>,
+    /// The reason the caller gave (required for overrides).
+    pub note: Option<String>,
+    /// The client's `Idempotency-Key`: a retry with the same key gets this entry's answer.
+    pub idempotency_key: Option<String>,
 }
 
 /// `t` at the journal's resolution (microseconds, PostgreSQL's `TIMESTAMPTZ`).
@@ -127,6 +147,8 @@ pub enum StoreError {
     },
     #[error("{what} is {value}, beyond the store's 64-bit signed integers")]
     OutOfRange { what: &'static str, value: u64 },
+    #[error("{cursor:?} is not a cursor of this list")]
+    BadCursor { cursor: String },
     #[error("cannot decode {what} read from the store")]
     Decode {
         what: String,
@@ -439,6 +461,15 @@ impl Store {
         on_pool!(self, pool => ops::journal_after(pool, after, limit).await)
     }
 
+    /// Journal entries made since `since` that carry an idempotency key, ascending: what the
+    /// writer must remember to answer a retried API command from the entry it already made.
+    pub async fn journal_keyed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        on_pool!(self, pool => ops::journal_keyed_since(pool, since).await)
+    }
+
     /// Stores the core state as of journal entry `journal_id`, as JSON text (replacing one stored
     /// for the same id) and prunes all but the newest [`SNAPSHOTS_KEPT`].
     pub async fn save_snapshot(&self, journal_id: i64, state: String) -> Result<(), StoreError> {
@@ -459,12 +490,80 @@ impl Store {
     }
 
     /// Every projection table (`vehicles`, `calls`, `racks`, `tasks`, `alarms`, `lines`,
-    /// `coverage`) as JSON objects keyed by column, sorted by primary key. Both backends give the
-    /// same JSON for the same commits: times as RFC 3339 UTC strings, numbers as numbers.
+    /// `coverage`, `api_tokens`, `events`) as JSON objects keyed by column, sorted by primary
+    /// key. Both backends give the same JSON for the same commits: times as RFC 3339 UTC
+    /// strings, numbers as numbers.
     pub async fn dump_projections(
         &self,
     ) -> Result<BTreeMap<String, Vec<serde_json::Value>>, StoreError> {
         on_pool!(self, pool => ops::dump_projections(pool).await)
+    }
+
+    /// One page of a projection, for plant users: every row, whoever it concerns. Tenants never
+    /// read through this; their reads take the tenant (see [`reads`]).
+    pub async fn plant_page<T: DeserializeOwned>(
+        &self,
+        projection: Projection,
+        page: &PageQuery,
+    ) -> Result<Vec<T>, StoreError> {
+        let table = projection.table();
+        on_pool!(self, pool => reads::select(pool, table, &[], page).await)
+    }
+
+    /// The row of a projection with primary key `key`, for plant users.
+    pub async fn plant_row<T: DeserializeOwned>(
+        &self,
+        projection: Projection,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let table = projection.table();
+        let filter = [reads::key_is(table, key)?];
+        let page = PageQuery {
+            after: None,
+            limit: 1,
+        };
+        let found: Vec<T> =
+            on_pool!(self, pool => reads::select(pool, table, &filter, &page).await)?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Outbox events after id `after`, ascending, at most `limit`: every event for the plant,
+    /// only its own for a tenant.
+    pub async fn events_after<T: DeserializeOwned>(
+        &self,
+        reader: &EventReader,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<T>, StoreError> {
+        let filters = match reader {
+            EventReader::Plant => Vec::new(),
+            EventReader::Tenant(tenant) => {
+                vec![Filter::Eq("tenant", Val::Text(Some(tenant.clone())))]
+            }
+        };
+        let page = PageQuery {
+            after: Some(after.to_string()),
+            limit,
+        };
+        on_pool!(self, pool => reads::select(pool, &rows::EVENTS, &filters, &page).await)
+    }
+
+    /// The token with lookup id `id`, revoked or not.
+    pub async fn api_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        let filter = [Filter::Eq("id", Val::Text(Some(id.to_owned())))];
+        let page = PageQuery {
+            after: None,
+            limit: 1,
+        };
+        let found: Vec<ApiToken> =
+            on_pool!(self, pool => reads::select(pool, &rows::API_TOKENS, &filter, &page).await)?;
+        Ok(found.into_iter().next())
+    }
+
+    /// A page of every token issued, revoked ones included (their hashes are no secret but are
+    /// not shown either: see the API's view).
+    pub async fn api_tokens(&self, page: &PageQuery) -> Result<Vec<ApiToken>, StoreError> {
+        on_pool!(self, pool => reads::select(pool, &rows::API_TOKENS, &[], page).await)
     }
 
     /// Empties the projections and snapshots, keeping the journal, so that `takt replay` can
@@ -523,6 +622,7 @@ mod tests {
             at,
             input: Input::Tick,
             outcome: Outcome::Applied,
+            origin: Origin::default(),
         };
         let wal_bytes = || std::fs::metadata(dir.path().join("takt.db-wal")).map(|m| m.len());
         for id in 1..=200 {

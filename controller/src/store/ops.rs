@@ -13,7 +13,7 @@ use takt_core::{Input, Outcome};
 use super::batch::Batch;
 use super::dialect::Dialect;
 use super::rows::{self, Kind, TABLES, Table, Val};
-use super::{JournalEntry, StoreError};
+use super::{JournalEntry, Origin, StoreError};
 
 /// How many snapshots `save_snapshot` keeps: the latest, plus a couple in case the latest one
 /// turns out unreadable after an upgrade of the core's state format.
@@ -22,7 +22,9 @@ pub const SNAPSHOTS_KEPT: i64 = 3;
 // SQL that `sqlite_writer` (a SQLite file's commits and snapshots) shares, each completed with a
 // placeholder or rows.
 pub(super) const JOURNAL_INSERT_HEAD: &str =
-    "INSERT INTO journal (id, at, kind, payload, outcome, reason) ";
+    "INSERT INTO journal (id, at, kind, payload, outcome, reason, actor, note, idempotency_key) ";
+/// How many columns [`JOURNAL_INSERT_HEAD`] names.
+pub(super) const JOURNAL_COLUMNS: usize = 9;
 /// The commit's order check, from a bound id on: readers page the journal by id, so an entry
 /// below an id they may already have read would never reach them; every row at or above the
 /// batch's first id must be one of the batch's.
@@ -207,22 +209,52 @@ pub(crate) async fn journal_after<D: Dialect>(
     after: i64,
     limit: i64,
 ) -> Result<Vec<JournalEntry>, StoreError> {
-    const COLUMNS: [(&str, Kind); 5] = [
+    journal_where::<D>(pool, |qb| {
+        qb.push("id > ");
+        D::push_bind(qb, &Val::Int(Some(after)));
+        qb.push(" ORDER BY id LIMIT ");
+        D::push_bind(qb, &Val::Int(Some(limit.max(0))));
+    })
+    .await
+}
+
+/// Entries made since `since` that carry an idempotency key, in order.
+pub(crate) async fn journal_keyed_since<D: Dialect>(
+    pool: &Pool<D>,
+    since: chrono::DateTime<Utc>,
+) -> Result<Vec<JournalEntry>, StoreError> {
+    journal_where::<D>(pool, |qb| {
+        qb.push("idempotency_key IS NOT NULL AND at >= ");
+        D::push_bind(qb, &Val::Time(Some(since)));
+        qb.push(" ORDER BY id");
+    })
+    .await
+}
+
+/// Journal entries selected by the condition (and order and limit) that `condition` appends.
+async fn journal_where<D: Dialect>(
+    pool: &Pool<D>,
+    condition: impl FnOnce(&mut QueryBuilder<D>),
+) -> Result<Vec<JournalEntry>, StoreError> {
+    const COLUMNS: [(&str, Kind); 8] = [
         ("id", Kind::Int),
         ("at", Kind::Time),
         ("payload", Kind::Json),
         ("outcome", Kind::Text),
         ("reason", Kind::Text),
+        ("actor", Kind::Text),
+        ("note", Kind::Text),
+        ("idempotency_key", Kind::Text),
     ];
     let mut conn = pool
         .acquire()
         .await
         .map_err(query::<D>("acquire a connection"))?;
-    let mut qb =
-        QueryBuilder::<D>::new("SELECT id, at, payload, outcome, reason FROM journal WHERE id > ");
-    D::push_bind(&mut qb, &Val::Int(Some(after)));
-    qb.push(" ORDER BY id LIMIT ");
-    D::push_bind(&mut qb, &Val::Int(Some(limit.max(0))));
+    let mut qb = QueryBuilder::<D>::new(format!(
+        "SELECT {} FROM journal WHERE ",
+        COLUMNS.map(|(name, _)| name).join(", ")
+    ));
+    condition(&mut qb);
     let rows = D::fetch_all(&mut *conn, &mut qb)
         .await
         .map_err(query::<D>("read the journal"))?;
@@ -262,11 +294,21 @@ pub(crate) async fn journal_after<D: Dialect>(
                 }
                 (other, _) => return Err(bad_journal_value("outcome", &other)),
             };
+            let mut text = || match next()? {
+                Val::Text(v) => Ok(v),
+                other => Err(bad_journal_value("origin", &other)),
+            };
+            let origin = Origin {
+                actor: text()?,
+                note: text()?,
+                idempotency_key: text()?,
+            };
             Ok(JournalEntry {
                 id,
                 at,
                 input,
                 outcome,
+                origin,
             })
         })
         .collect()

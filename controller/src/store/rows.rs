@@ -266,7 +266,32 @@ pub(crate) static COVERAGE: Table = Table {
     key: 2,
 };
 
-pub(crate) const TABLE_COUNT: usize = 7;
+pub(crate) static API_TOKENS: Table = Table {
+    name: "api_tokens",
+    columns: &[
+        ("id", Text),
+        ("hash", Text),
+        ("scope", J),
+        ("label", Text),
+        ("created_at", Time),
+        ("revoked_at", Time),
+    ],
+    key: 1,
+};
+
+pub(crate) static EVENTS: Table = Table {
+    name: "events",
+    columns: &[
+        ("id", Int),
+        ("at", Time),
+        ("tenant", Text),
+        ("kind", Text),
+        ("payload", J),
+    ],
+    key: 1,
+};
+
+pub(crate) const TABLE_COUNT: usize = 9;
 
 /// Where `table` stands in [`TABLES`].
 pub(crate) fn table_index(table: &Table) -> usize {
@@ -279,7 +304,15 @@ pub(crate) fn table_index(table: &Table) -> usize {
 /// Every projection table, in the order commits write them and dumps list them. Statics, not
 /// constants, so that a table has one address to be recognised by.
 pub(crate) static TABLES: [&Table; TABLE_COUNT] = [
-    &VEHICLES, &CALLS, &RACKS, &TASKS, &ALARMS, &LINES, &COVERAGE,
+    &VEHICLES,
+    &CALLS,
+    &RACKS,
+    &TASKS,
+    &ALARMS,
+    &LINES,
+    &COVERAGE,
+    &API_TOKENS,
+    &EVENTS,
 ];
 
 fn int(what: &'static str, v: u64) -> Result<Val, StoreError> {
@@ -477,6 +510,27 @@ pub(crate) fn row(change: Change) -> Result<(&'static Table, Vec<Val>), StoreErr
                 int("coverage vehicles", c.vehicles)?,
                 // SQLite turns NaN into NULL; do the same for every non-finite value on both.
                 Val::Real(Some(c.minutes).filter(|m| m.is_finite())),
+            ],
+        ),
+        Change::ApiToken(t) => (
+            &API_TOKENS,
+            vec![
+                text(t.id),
+                text(t.hash),
+                json("token scope", &t.scope)?,
+                text(t.label),
+                time(t.created_at),
+                opt_time(t.revoked_at),
+            ],
+        ),
+        Change::Event(e) => (
+            &EVENTS,
+            vec![
+                int("event id", e.id)?,
+                time(e.at),
+                opt_text(e.tenant),
+                text(e.event.name()),
+                json("event payload", &e.event)?,
             ],
         ),
     })

@@ -21,8 +21,8 @@ use tokio::sync::oneshot;
 
 use super::batch::Batch;
 use super::ops::{
-    JOURNAL_CHECK_HEAD, JOURNAL_INSERT_HEAD, SNAPSHOT_INSERT_HEAD, SNAPSHOT_PRUNE_HEAD,
-    SNAPSHOT_UPSERT_TAIL, SNAPSHOTS_KEPT,
+    JOURNAL_CHECK_HEAD, JOURNAL_COLUMNS, JOURNAL_INSERT_HEAD, SNAPSHOT_INSERT_HEAD,
+    SNAPSHOT_PRUNE_HEAD, SNAPSHOT_UPSERT_TAIL, SNAPSHOTS_KEPT,
 };
 use super::rows::{TABLE_COUNT, TABLES, Val, table_index, time_text};
 use super::{SQLITE_BUSY_TIMEOUT, StoreError, journal_time};
@@ -54,7 +54,7 @@ impl Statements {
                     table.upsert_tail()
                 )
             }),
-            journal_insert: format!("{JOURNAL_INSERT_HEAD}{}", values(6)),
+            journal_insert: format!("{JOURNAL_INSERT_HEAD}{}", values(JOURNAL_COLUMNS)),
             journal_check: format!("{JOURNAL_CHECK_HEAD}?1"),
             snapshot_insert: format!("{SNAPSHOT_INSERT_HEAD}{}{SNAPSHOT_UPSERT_TAIL}", values(3)),
             snapshot_prune: format!("{SNAPSHOT_PRUNE_HEAD}?1)"),

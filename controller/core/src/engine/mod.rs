@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::alarm::{AlarmBook, AlarmKey, AlarmKind};
 use crate::config::ConfigIndex;
-use crate::io::{Action, Change, DeviceIntent, Input, Outcome, StreamEvent};
+use crate::identity::Identities;
+use crate::io::{Action, Change, DeviceIntent, Input, OutboxEvent, Outcome, StreamEvent};
 use crate::model::{
     Call, CallId, Coverage, LightTarget, LineStatus, Rack, Task, TaskId, Vehicle, VehicleId,
 };
@@ -51,6 +52,12 @@ pub struct State {
     /// `line/point` → whether each of its last records was rejected, oldest first.
     #[serde(default)]
     recent_records: BTreeMap<String, VecDeque<bool>>,
+    /// API tokens: a context of its own (see [`crate::identity`]).
+    #[serde(default)]
+    identities: Identities,
+    /// The id of the last stream event put in the outbox.
+    #[serde(default)]
+    last_event: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +109,8 @@ enum ChangeKey {
     Alarm(AlarmKey),
     Line(String),
     Coverage(String),
+    Token(String),
+    Event(u64),
 }
 
 /// The sans-IO core. See the crate docs for the contract.
@@ -121,6 +130,8 @@ pub struct Core {
     change_at: HashMap<ChangeKey, usize>,
     /// Families whose coverage may have moved during the current input.
     coverage_dirty: BTreeSet<String>,
+    /// The time of the input being handled, for the events it emits.
+    now: DateTime<Utc>,
 }
 
 impl Core {
@@ -191,6 +202,8 @@ impl Core {
             next_call: 1,
             next_task: 1,
             recent_records: BTreeMap::new(),
+            identities: Identities::default(),
+            last_event: 0,
         };
         Self::restore(cfg, state)
     }
@@ -204,6 +217,7 @@ impl Core {
             changes: Vec::new(),
             change_at: HashMap::new(),
             coverage_dirty: BTreeSet::new(),
+            now: DateTime::<Utc>::UNIX_EPOCH,
         }
     }
 
@@ -218,6 +232,7 @@ impl Core {
     /// Apply one input that happened at `now`. Timers due by `now` fire first. By reference: the
     /// runtime journals the input as it is after the core has taken it.
     pub fn handle(&mut self, now: DateTime<Utc>, input: &Input) -> Outcome {
+        self.now = now;
         self.expire(now);
         let outcome = match input {
             Input::Broadcast {
@@ -258,6 +273,16 @@ impl Core {
                 Outcome::Applied
             }
             Input::Tick => Outcome::Applied,
+            Input::Identity(input) => {
+                let (outcome, changed) = self.state.identities.handle(now, input);
+                if let Some(token) = changed {
+                    self.record(
+                        ChangeKey::Token(token.id.clone()),
+                        Some(Change::ApiToken(token)),
+                    );
+                }
+                outcome
+            }
         };
         self.update_coverage(now);
         outcome
@@ -303,7 +328,9 @@ impl Core {
             ChangeKey::Task(_)
             | ChangeKey::Alarm(_)
             | ChangeKey::Line(_)
-            | ChangeKey::Coverage(_) => None,
+            | ChangeKey::Coverage(_)
+            | ChangeKey::Token(_)
+            | ChangeKey::Event(_) => None,
         }
     }
 
@@ -455,7 +482,18 @@ impl Core {
         self.actions.push_back(action);
     }
 
+    /// A stream event: numbered into the outbox (a projection row, so it commits with the
+    /// input that caused it) and released as an action after that commit.
     fn stream(&mut self, event: StreamEvent) {
+        self.state.last_event += 1;
+        let id = self.state.last_event;
+        let row = OutboxEvent {
+            id,
+            at: self.now,
+            tenant: None,
+            event: event.clone(),
+        };
+        self.record(ChangeKey::Event(id), Some(Change::Event(row)));
         self.emit(Action::Stream(event));
     }
 
@@ -510,6 +548,7 @@ impl Core {
                 ChangeKey::Alarm(key.clone()),
                 Some(Change::Alarm(a.clone())),
             );
+            self.stream(StreamEvent::AlarmChanged(a.clone()));
             self.emit(Action::Alarm(a));
         }
     }

@@ -123,6 +123,8 @@ impl Core {
         if let Some(r) = self.state.racks.get_mut(rack) {
             r.status = to;
             r.changed_at = now;
+            let moved = r.clone();
+            self.stream(StreamEvent::RackMoved(moved));
         }
         self.changed_rack(rack);
         for cid in calls {

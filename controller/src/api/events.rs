@@ -1,0 +1,234 @@
+//! `GET /api/v1/events`: the outbox as Server-Sent Events, resumable by event id.
+//!
+//! A client names where it stopped (`Last-Event-ID`, as browsers resend it, or `?after=`); it
+//! gets the backlog from the outbox, then live events as their commits become durable. The
+//! switch loses nothing and doubles nothing: the live subscription is opened *before* the
+//! backlog is read, so every event is in one or the other (or both, and then sent once, by id).
+//! A client too slow to keep up (its live buffer overflows) is told so and closed; it resumes
+//! from its last id like any other reconnect, and nobody else waits for it.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use takt_core::OutboxEvent;
+use takt_core::identity::Scope;
+use tokio::sync::{OwnedSemaphorePermit, broadcast, watch};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::problem::{ApiError, Problem};
+use crate::store::{EventReader, Store};
+
+/// How many outbox rows a backlog read takes at a time.
+const BACKLOG_PAGE: u32 = 500;
+/// A comment line this often keeps proxies and clients from timing an idle stream out.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// One event as a stream sends it (the `data` of each SSE message; its `id` and `event` are the
+/// same id and kind).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// The tenant it concerns; absent for the plant's own.
+    pub tenant: Option<String>,
+    /// `call_created`, `call_changed`, `call_cancelled`, `rack_closed`, `rack_moved`,
+    /// `line_state`, `coverage`, `alarm_changed`.
+    pub kind: String,
+    /// The event's content (the call, rack, line status, coverage or alarm), with `event` = kind.
+    #[schema(value_type = Object)]
+    pub payload: Json,
+}
+
+impl EventView {
+    fn of(event: &OutboxEvent) -> Self {
+        Self {
+            id: i64::try_from(event.id).unwrap_or(i64::MAX),
+            at: event.at,
+            tenant: event.tenant.clone(),
+            kind: event.event.name().to_owned(),
+            payload: serde_json::to_value(&event.event).unwrap_or(Json::Null),
+        }
+    }
+
+    fn sse(&self) -> Event {
+        Event::default()
+            .id(self.id.to_string())
+            .event(self.kind.clone())
+            .json_data(self)
+            .unwrap_or_else(|_| Event::default().comment("unencodable event"))
+    }
+}
+
+/// Where to start.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// Resume after this event id (`Last-Event-ID` wins when both are given); `0` for the
+    /// whole outbox. Absent: live events only.
+    pub after: Option<i64>,
+}
+
+pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::new().routes(routes!(events))
+}
+
+/// The cursor a client gave, if any.
+fn cursor(headers: &HeaderMap, uri: &Uri) -> Result<Option<i64>, ApiError> {
+    if let Some(value) = headers.get("last-event-id") {
+        let id = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| ApiError::Invalid {
+                field: "Last-Event-ID".to_owned(),
+                detail: "an event id (a number, 0 or more)".to_owned(),
+            })?;
+        return Ok(Some(id));
+    }
+    let params =
+        axum::extract::Query::<StreamParams>::try_from_uri(uri).map_err(|e| ApiError::Invalid {
+            field: "after".to_owned(),
+            detail: e.body_text(),
+        })?;
+    match params.after {
+        Some(after) if after < 0 => Err(ApiError::Invalid {
+            field: "after".to_owned(),
+            detail: "an event id (a number, 0 or more)".to_owned(),
+        }),
+        other => Ok(other),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    summary = "The event stream (SSE): backlog from the cursor, then live; resume with Last-Event-ID",
+    params(StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received")),
+    responses(
+        (status = 200, description = "`text/event-stream`; each message's data is an EventView",
+            content_type = "text/event-stream", body = EventView),
+        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn events(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let reader = match &caller.scope {
+        Scope::Tenant { tenant } => EventReader::Tenant(tenant.clone()),
+        Scope::Role { .. } => EventReader::Plant,
+    };
+    let after = cursor(&headers, &uri)?;
+    let permit = state
+        .streams
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Unavailable("too many streams open; retry shortly"))?;
+    // Subscribe first: whatever commits from now on is in `live`, the rest in the outbox.
+    let live = state.writer.subscribe_events();
+    let follow = Follow {
+        store: state.store.clone(),
+        reader,
+        live,
+        closing: state.closing.clone(),
+        sent: after,
+        backlog: VecDeque::new(),
+        reading_backlog: after.is_some(),
+        ended: false,
+        _permit: permit,
+    };
+    let stream = futures_util::stream::unfold(follow, |mut follow| async move {
+        follow.next().await.map(|event| (Ok(event), follow))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// One client's position in the outbox.
+struct Follow {
+    store: Store,
+    reader: EventReader,
+    live: broadcast::Receiver<Arc<OutboxEvent>>,
+    closing: watch::Receiver<bool>,
+    /// The id of the last event sent (or the client's cursor); `None`: live only, nothing yet.
+    sent: Option<i64>,
+    backlog: VecDeque<EventView>,
+    reading_backlog: bool,
+    ended: bool,
+    /// Counts against the limit of open streams until the stream is dropped.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Follow {
+    /// The next message to send; `None` ends the stream.
+    async fn next(&mut self) -> Option<Event> {
+        if self.ended || *self.closing.borrow() {
+            return None;
+        }
+        loop {
+            if let Some(view) = self.backlog.pop_front() {
+                self.sent = Some(view.id);
+                return Some(view.sse());
+            }
+            if self.reading_backlog {
+                let after = self.sent.unwrap_or(0);
+                match self
+                    .store
+                    .events_after(&self.reader, after, BACKLOG_PAGE)
+                    .await
+                {
+                    Ok(page) if page.is_empty() => self.reading_backlog = false,
+                    Ok(page) => self.backlog.extend(page),
+                    Err(e) => {
+                        tracing::error!(error = %e, "event stream: cannot read the outbox");
+                        return self.end("the outbox cannot be read; reconnect with Last-Event-ID");
+                    }
+                }
+                continue;
+            }
+            let received = tokio::select! {
+                received = self.live.recv() => received,
+                _ = self.closing.changed() => return None,
+            };
+            match received {
+                Ok(event) => {
+                    let view = EventView::of(&event);
+                    let theirs = match &self.reader {
+                        EventReader::Plant => true,
+                        EventReader::Tenant(t) => view.tenant.as_deref() == Some(t.as_str()),
+                    };
+                    if theirs && self.sent.is_none_or(|sent| view.id > sent) {
+                        self.sent = Some(view.id);
+                        return Some(view.sse());
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "event stream client too slow; closing it");
+                    return self.end("too slow: closed; reconnect with Last-Event-ID to resume");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// A last message saying why the stream ends.
+    fn end(&mut self, why: &str) -> Option<Event> {
+        self.ended = true;
+        Some(Event::default().event("closed").data(why))
+    }
+}

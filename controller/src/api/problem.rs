@@ -1,0 +1,157 @@
+//! The API's one error type, answered as RFC 9457 `application/problem+json`.
+//!
+//! Every variant says what the client can do about it; nothing internal (SQL, paths, stack) is
+//! ever in a body. Client mistakes are logged at DEBUG, the server's own at ERROR.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use problem_details::ProblemDetails;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::runtime::writer::SubmitError;
+use crate::store::StoreError;
+
+/// Where our problem types live (`type` of each problem): the API's own docs.
+const TYPE_BASE: &str = "https://takt.invalid/problems/";
+
+/// An API error; see the variants for the status each gives.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: no token, a malformed one, an unknown or a revoked one (not told apart: a guesser
+    /// learns nothing).
+    #[error("a valid bearer token is required")]
+    Unauthenticated,
+    /// 403: the token is good but its scope does not reach this.
+    #[error("this token's scope does not allow {0}")]
+    Forbidden(&'static str),
+    /// 404: nothing by that id (or nothing this token may see by that id).
+    #[error("no {what} {id:?}")]
+    NotFound { what: &'static str, id: String },
+    /// 400: the body is not JSON, or not an object.
+    #[error("{detail}")]
+    Malformed { detail: String },
+    /// 422: a field is missing, of the wrong type, or out of range.
+    #[error("{field}: {detail}")]
+    Invalid { field: String, detail: String },
+    /// 422: the core refused the command (journaled as rejected, nothing changed).
+    #[error("{reason}")]
+    Refused { reason: String, journal_id: i64 },
+    /// 409: the `Idempotency-Key` was used for a different request.
+    #[error("this Idempotency-Key was used for a different request (journal entry {journal_id})")]
+    KeyReused { journal_id: i64 },
+    /// 429: too many requests for this token; retry after the given seconds.
+    #[error("too many requests for this token")]
+    RateLimited { retry_after_s: u64 },
+    /// 503: too many requests in flight, a request that took too long, or a controller
+    /// shutting down.
+    #[error("{0}")]
+    Unavailable(&'static str),
+    /// 500: our fault; the body says only that, the log says what.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The body of every error answer (what the OpenAPI document shows).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The body field at fault, as a dotted path (`until`, `slots[2].part`), for 422s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The journal entry that recorded a refused command, or that first used a reused key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_id: Option<i64>,
+}
+
+/// The extension members our problems carry.
+#[derive(Debug, Serialize)]
+struct Extensions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal_id: Option<i64>,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found"),
+            ApiError::Malformed { .. } => (StatusCode::BAD_REQUEST, "malformed-body"),
+            ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-field"),
+            ApiError::Refused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
+            ApiError::KeyReused { .. } => (StatusCode::CONFLICT, "idempotency-key-reused"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.parts();
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "API request failed"),
+            other => {
+                tracing::debug!(error = %other, status = status.as_u16(), "API request refused");
+            }
+        }
+        let (field, journal_id) = match &self {
+            ApiError::Invalid { field, .. } => (Some(field.clone()), None),
+            ApiError::Refused { journal_id, .. } | ApiError::KeyReused { journal_id } => {
+                (None, Some(*journal_id))
+            }
+            _ => (None, None),
+        };
+        let kind = format!("{TYPE_BASE}{kind}")
+            .parse::<axum::http::Uri>()
+            .unwrap_or_default();
+        let details = ProblemDetails::from_status_code(status)
+            .with_type(kind)
+            .with_detail(self.to_string())
+            .with_extensions(Extensions { field, journal_id });
+        let mut response = details.into_response();
+        if let ApiError::RateLimited { retry_after_s } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after_s.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"takt\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::BadCursor { cursor } => ApiError::Invalid {
+                field: "after".to_owned(),
+                detail: format!("{cursor:?} is not a cursor of this list"),
+            },
+            other => ApiError::Internal(format!("{other:#}")),
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Closed => ApiError::Unavailable("the controller is shutting down"),
+            SubmitError::KeyReused { id } => ApiError::KeyReused { journal_id: id },
+            SubmitError::Journal(cause) => ApiError::Internal(cause),
+        }
+    }
+}

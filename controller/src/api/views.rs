@@ -1,0 +1,131 @@
+//! What the API shows of each projection: one type per row, fields named like the store's
+//! columns (so a row decodes straight into its view), times as RFC 3339 UTC.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use takt_core::identity::{ApiToken, Scope};
+use utoipa::ToSchema;
+
+/// One page of a list, in key order. `next` is the cursor of the page after (pass it as
+/// `after`); absent on the last page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// An alarm (ISA-18.2 states: `active_unacknowledged`, `active_acknowledged`,
+/// `cleared_unacknowledged`, `normal`; `shelved`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlarmView {
+    /// `kind:subject`; URL-encode it in paths.
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    pub priority: String,
+    pub state: String,
+    pub message: String,
+    pub shelved_until: Option<DateTime<Utc>>,
+    pub raised_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+    pub occurrences: i64,
+}
+
+/// A sequence call: one part family for one vehicle.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CallView {
+    pub id: i64,
+    pub vehicle: i64,
+    pub line: String,
+    pub family: String,
+    pub seq: i64,
+    pub pos: i64,
+    pub vin: String,
+    /// The part number, once resolved.
+    pub part: Option<String>,
+    pub status: String,
+    pub rack: Option<String>,
+    pub slot: Option<i64>,
+    pub due_at: DateTime<Utc>,
+    pub corrections: i64,
+    pub created_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A rack being filled in sequence, or on its way.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RackView {
+    pub id: String,
+    pub family: String,
+    pub number: i64,
+    pub size: i64,
+    pub filled: i64,
+    /// The call id in each slot, in order (`null` for an empty slot).
+    #[schema(value_type = Vec<Option<i64>>)]
+    pub slots: Json,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A vehicle from its broadcast until its last install station.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VehicleView {
+    pub id: i64,
+    pub line: String,
+    pub point: String,
+    pub pos: i64,
+    pub seq: i64,
+    pub vin: String,
+    pub body: String,
+    pub model: String,
+    #[schema(value_type = Vec<String>)]
+    pub options: Json,
+    pub broadcast_at: DateTime<Utc>,
+    pub status: String,
+    pub stopped_ms_at_broadcast: i64,
+    /// Its call ids, by family.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    pub calls: Json,
+}
+
+/// A pick or put task at a station.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TaskView {
+    pub id: i64,
+    pub station: String,
+    pub call: i64,
+    /// `pick` (from `bin`) or `put` (into `rack` at `slot`).
+    pub kind: String,
+    pub bin: Option<String>,
+    pub rack: Option<String>,
+    pub slot: Option<i64>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A token as an admin sees it: never its hash, never the token itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub label: String,
+    #[schema(value_type = Object)]
+    pub scope: Scope,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiToken> for TokenView {
+    fn from(t: ApiToken) -> Self {
+        Self {
+            id: t.id,
+            label: t.label,
+            scope: t.scope,
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! What the API reads: projection rows by key, filtered and paged by cursor, decoded into the
+//! caller's types.
+//!
+//! Rows come out as JSON objects keyed by column (the form [`super::Store::dump_projections`]
+//! gives), so a view type whose fields are named like the columns deserialises straight from
+//! them. Pages are in primary-key order and resume after the last key given: a cursor that stays
+//! right while rows are inserted and updated, which an offset would not.
+//!
+//! Tenant isolation is here, not in the handlers: [`Filter::Tenant`] is how a read is narrowed
+//! to one tenant, and the functions that serve tenants take one (see `Store` in `mod.rs`).
+
+use serde::de::DeserializeOwned;
+use sqlx::{Pool, QueryBuilder};
+
+use super::StoreError;
+use super::dialect::Dialect;
+use super::rows::{self, Kind, Table, Val};
+
+/// A condition on one column.
+#[derive(Debug, Clone)]
+pub(crate) enum Filter {
+    /// `column = value`.
+    Eq(&'static str, Val),
+}
+
+/// One page of a projection: at most `limit` rows with a primary key above `after` (the key of
+/// the last row of the page before, as text).
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// Who reads the outbox: the plant (every event) or one tenant (the events that concern it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventReader {
+    Plant,
+    Tenant(String),
+}
+
+/// The projections plant users page through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    Vehicles,
+    Calls,
+    Racks,
+    Tasks,
+    Alarms,
+}
+
+impl Projection {
+    pub(crate) fn table(self) -> &'static Table {
+        match self {
+            Projection::Vehicles => &rows::VEHICLES,
+            Projection::Calls => &rows::CALLS,
+            Projection::Racks => &rows::RACKS,
+            Projection::Tasks => &rows::TASKS,
+            Projection::Alarms => &rows::ALARMS,
+        }
+    }
+}
+
+/// The filter `key column = key`.
+pub(crate) fn key_is(table: &'static Table, key: &str) -> Result<Filter, StoreError> {
+    Ok(Filter::Eq(table.columns[0].0, cursor(table, key)?))
+}
+
+/// A cursor as a value of `table`'s key column, or why it cannot be one.
+fn cursor(table: &Table, after: &str) -> Result<Val, StoreError> {
+    match table.columns[0].1 {
+        Kind::Int => after
+            .parse()
+            .map(|v| Val::Int(Some(v)))
+            .map_err(|_| StoreError::BadCursor {
+                cursor: after.to_owned(),
+            }),
+        _ => Ok(Val::Text(Some(after.to_owned()))),
+    }
+}
+
+/// Rows of `table` matching every filter, in key order; `T`'s fields are its column names.
+pub(crate) async fn select<D: Dialect, T: DeserializeOwned>(
+    pool: &Pool<D>,
+    table: &'static Table,
+    filters: &[Filter],
+    page: &PageQuery,
+) -> Result<Vec<T>, StoreError> {
+    let failed = |source| StoreError::Query {
+        backend: D::BACKEND,
+        what: "read a projection",
+        source,
+    };
+    let key = table.columns[0].0;
+    let mut qb = QueryBuilder::<D>::new(format!(
+        "SELECT {} FROM {} WHERE true",
+        table.column_list(),
+        table.name
+    ));
+    for filter in filters {
+        match filter {
+            Filter::Eq(column, value) => {
+                qb.push(format!(" AND {column} = "));
+                D::push_bind(&mut qb, value);
+            }
+        }
+    }
+    if let Some(after) = &page.after {
+        qb.push(format!(" AND {key} > "));
+        D::push_bind(&mut qb, &cursor(table, after)?);
+    }
+    qb.push(format!(" ORDER BY {key} LIMIT "));
+    D::push_bind(&mut qb, &Val::Int(Some(i64::from(page.limit))));
+    let mut conn = pool.acquire().await.map_err(failed)?;
+    let rows = D::fetch_all(&mut *conn, &mut qb).await.map_err(failed)?;
+    rows.iter()
+        .map(|row| {
+            let mut object = serde_json::Map::with_capacity(table.columns.len());
+            for (i, (name, kind)) in table.columns.iter().enumerate() {
+                let value = D::get(row, i, *kind).map_err(|source| StoreError::Decode {
+                    what: format!("{}.{name}", table.name),
+                    source: Box::new(source),
+                })?;
+                object.insert((*name).to_owned(), value.into_json());
+            }
+            serde_json::from_value(serde_json::Value::Object(object)).map_err(|source| {
+                StoreError::Decode {
+                    what: format!("a row of {}", table.name),
+                    source: Box::new(source),
+                }
+            })
+        })
+        .collect()
+}
