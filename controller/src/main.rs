@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use takt_core::identity::Role;
 
 /// See controller/Cargo.toml: glibc's malloc cost the writer half its time.
 #[global_allocator]
@@ -58,33 +57,8 @@ enum Command {
         #[arg(long, short, global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
-        action: TokenAction,
+        action: commands::TokenCommand,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum TokenAction {
-    /// Make a token and print it (once: only its hash is kept).
-    Create {
-        /// Who will hold it ("HMI line A1", "Seats GmbH planner").
-        #[arg(long)]
-        label: String,
-        /// A plant role: operator, yard, supervisor or admin.
-        #[arg(long, value_parser = parse_role, conflicts_with = "tenant", required_unless_present = "tenant")]
-        role: Option<Role>,
-        /// A supplier's or carrier's id: the token reads that tenant's data only.
-        #[arg(long)]
-        tenant: Option<String>,
-    },
-    /// List every token (id, holder, scope, when made and revoked); never the tokens themselves.
-    List,
-    /// Revoke a token by its id (the 8 hex digits after `takt_`).
-    Revoke { id: String },
-}
-
-fn parse_role(text: &str) -> Result<Role, String> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|_| format!("{text:?} is not a role: operator, yard, supervisor or admin"))
 }
 
 /// Without `RUST_LOG`: our own information, and only errors from the OPC UA client, which
@@ -118,20 +92,7 @@ fn main() -> ExitCode {
                 eprintln!("error: --config FILE is required");
                 return ExitCode::from(2);
             };
-            let command = match action {
-                TokenAction::Create {
-                    label,
-                    role,
-                    tenant,
-                } => commands::TokenCommand::Create {
-                    label,
-                    role,
-                    tenant,
-                },
-                TokenAction::List => commands::TokenCommand::List,
-                TokenAction::Revoke { id } => commands::TokenCommand::Revoke { id },
-            };
-            commands::block_on(commands::token(&config, command))
+            commands::block_on(commands::token(&config, action))
         }
     }
 }

@@ -84,7 +84,6 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
                 "1",
                 "--no-color",
             ])
-            .env("SCHEMATHESIS_HOOKS", "")
             .output()
             .unwrap()
     })

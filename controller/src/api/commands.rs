@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 use super::ApiState;
 use super::auth::Caller;
 use super::body::JsonBody;
-use super::problem::{ApiError, Problem};
+use super::problem::{ApiError, CommandProblems};
 use super::views::{AlarmView, CallView, RackView};
 use crate::store::{Origin, Projection};
 
@@ -181,9 +181,7 @@ async fn must_exist<T: serde::de::DeserializeOwned>(
     summary = "Acknowledge an alarm",
     params(("id" = String, Path, description = "The alarm id (`kind:subject`), URL-encoded"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key answers the same")),
-    responses((status = 200, body = Committed), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn acknowledge(
     State(state): State<Arc<ApiState>>,
@@ -208,9 +206,7 @@ async fn acknowledge(
     params(("id" = String, Path, description = "The alarm id, URL-encoded"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
     request_body = ShelveBody,
-    responses((status = 200, body = Committed), (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn shelve(
     State(state): State<Arc<ApiState>>,
@@ -240,9 +236,7 @@ async fn shelve(
     params(("id" = String, Path, description = "The alarm id, URL-encoded"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
     request_body = Reason,
-    responses((status = 200, body = Committed), (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn unshelve(
     State(state): State<Arc<ApiState>>,
@@ -266,9 +260,7 @@ async fn unshelve(
     params(("id" = i64, Path, description = "The call id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
     request_body = ResolveBody,
-    responses((status = 200, body = Committed), (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn resolve_call(
     State(state): State<Arc<ApiState>>,
@@ -299,9 +291,7 @@ async fn resolve_call(
     summary = "Close a family's open rack before it is full",
     params(("family" = String, Path, description = "The part family, as configured"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = Committed), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn close_rack(
     State(state): State<Arc<ApiState>>,
@@ -338,9 +328,7 @@ async fn rack_moved(
     summary = "A closed rack left for the line",
     params(("id" = String, Path, description = "The rack id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = Committed), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn rack_shipped(
     State(state): State<Arc<ApiState>>,
@@ -355,9 +343,7 @@ async fn rack_shipped(
     summary = "A rack arrived at the line",
     params(("id" = String, Path, description = "The rack id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = Committed), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn rack_delivered(
     State(state): State<Arc<ApiState>>,
@@ -372,9 +358,7 @@ async fn rack_delivered(
     summary = "Clear a station's error lights and light its current task again",
     params(("station" = String, Path, description = "The station, as configured"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = Committed), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn reset_station(
     State(state): State<Arc<ApiState>>,
@@ -423,9 +407,7 @@ fn known_line(state: &ApiState, line: &str, point: Option<&str>) -> Result<(), A
     params(("line" = String, Path, description = "The line, as configured"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
     request_body = ResequenceBody,
-    responses((status = 200, body = Committed), (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn resequence(
     State(state): State<Arc<ApiState>>,
@@ -451,9 +433,7 @@ async fn resequence(
     params(("line" = String, Path, description = "The line, as configured"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
     request_body = CancelBody,
-    responses((status = 200, body = Committed), (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn cancel_vehicle(
     State(state): State<Arc<ApiState>>,

@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::problem::{ApiError, Problem};
+use super::problem::{ApiError, ReadProblems};
 use crate::store::{EventReader, Store};
 
 /// How many outbox rows a backlog read takes at a time.
@@ -118,11 +118,8 @@ fn cursor(headers: &HeaderMap, uri: &Uri) -> Result<Option<i64>, ApiError> {
     summary = "The event stream (SSE): backlog from the cursor, then live; resume with Last-Event-ID",
     params(StreamParams,
         ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received")),
-    responses(
-        (status = 200, description = "`text/event-stream`; each message's data is an EventView",
-            content_type = "text/event-stream", body = EventView),
-        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "`text/event-stream`; each message's data is an EventView",
+            content_type = "text/event-stream", body = EventView), ReadProblems),
     security(("bearer" = [])))]
 async fn events(
     State(state): State<Arc<ApiState>>,

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::problem::{ApiError, Problem};
+use super::problem::{ApiError, ReadProblems};
 use super::views::{AlarmView, CallView, Page, RackView, TaskView, VehicleView};
 use crate::store::{PageQuery, Projection};
 
@@ -86,8 +86,7 @@ async fn page<T: serde::de::DeserializeOwned>(
 
 #[utoipa::path(get, path = "/api/v1/alarms", tag = "alarms", summary = "Alarms, by id",
     params(PageParams),
-    responses((status = 200, body = Page<AlarmView>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Page<AlarmView>), ReadProblems),
     security(("bearer" = [])))]
 async fn alarms(
     State(state): State<Arc<ApiState>>,
@@ -106,8 +105,7 @@ async fn alarms(
 
 #[utoipa::path(get, path = "/api/v1/calls", tag = "calls", summary = "Sequence calls, by id",
     params(PageParams),
-    responses((status = 200, body = Page<CallView>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Page<CallView>), ReadProblems),
     security(("bearer" = [])))]
 async fn calls(
     State(state): State<Arc<ApiState>>,
@@ -122,8 +120,7 @@ async fn calls(
 
 #[utoipa::path(get, path = "/api/v1/racks", tag = "racks", summary = "Racks, by id",
     params(PageParams),
-    responses((status = 200, body = Page<RackView>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Page<RackView>), ReadProblems),
     security(("bearer" = [])))]
 async fn racks(
     State(state): State<Arc<ApiState>>,
@@ -138,8 +135,7 @@ async fn racks(
 
 #[utoipa::path(get, path = "/api/v1/vehicles", tag = "vehicles", summary = "Vehicles, by id",
     params(PageParams),
-    responses((status = 200, body = Page<VehicleView>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Page<VehicleView>), ReadProblems),
     security(("bearer" = [])))]
 async fn vehicles(
     State(state): State<Arc<ApiState>>,
@@ -158,8 +154,7 @@ async fn vehicles(
 
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "stations", summary = "Pick and put tasks, by id",
     params(PageParams),
-    responses((status = 200, body = Page<TaskView>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Page<TaskView>), ReadProblems),
     security(("bearer" = [])))]
 async fn tasks(
     State(state): State<Arc<ApiState>>,

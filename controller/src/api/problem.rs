@@ -69,6 +69,64 @@ pub struct Problem {
     pub journal_id: Option<i64>,
 }
 
+/// The problems every command may answer, as the OpenAPI document lists them (one list for
+/// all commands: a client handles them alike, and a command without a body never gives 400).
+#[derive(Debug, utoipa::IntoResponses)]
+#[allow(
+    dead_code,
+    reason = "exists to be documented; answers are built as `ApiError`"
+)]
+pub enum CommandProblems {
+    /// The body is not JSON, or not an object.
+    #[response(status = 400, content_type = "application/problem+json")]
+    Malformed(Problem),
+    /// No valid bearer token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthenticated(Problem),
+    /// The token's scope does not allow this.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// Nothing by that id.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The Idempotency-Key was used for a different request.
+    #[response(status = 409, content_type = "application/problem+json")]
+    KeyReused(Problem),
+    /// A field is wrong (named in `field`), or the core refused the command (`journal_id`).
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// Too many requests for this token; see Retry-After.
+    #[response(status = 429, content_type = "application/problem+json")]
+    RateLimited(Problem),
+    /// Too many requests in flight, too slow, or shutting down.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
+/// The problems every read may answer.
+#[derive(Debug, utoipa::IntoResponses)]
+#[allow(
+    dead_code,
+    reason = "exists to be documented; answers are built as `ApiError`"
+)]
+pub enum ReadProblems {
+    /// No valid bearer token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthenticated(Problem),
+    /// The token's scope does not allow this.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// A query parameter is wrong (named in `field`).
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// Too many requests for this token; see Retry-After.
+    #[response(status = 429, content_type = "application/problem+json")]
+    RateLimited(Problem),
+    /// Too many requests (or streams) open, too slow, or shutting down.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
 /// The extension members our problems carry.
 #[derive(Debug, Serialize)]
 struct Extensions {

@@ -17,7 +17,7 @@ use super::auth::{Caller, new_token};
 use super::body::JsonBody;
 use super::commands::{Committed, submit};
 use super::lists::PageParams;
-use super::problem::{ApiError, Problem};
+use super::problem::{ApiError, CommandProblems, ReadProblems};
 use super::views::{Page, TokenView};
 
 /// A token to make: for a plant role, or for one tenant (exactly one of the two).
@@ -87,9 +87,7 @@ pub fn scope_of(role: Option<Role>, tenant: Option<String>) -> Result<Scope, Api
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens",
     summary = "Make a token (the response is the only time it is shown)",
     request_body = NewTokenBody,
-    responses((status = 201, body = IssuedToken), (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, body = IssuedToken), CommandProblems),
     security(("bearer" = [])))]
 async fn create(
     State(state): State<Arc<ApiState>>,
@@ -127,8 +125,7 @@ async fn create(
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", summary = "Every token, revoked ones too",
     params(PageParams),
-    responses((status = 200, body = Page<TokenView>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Page<TokenView>), ReadProblems),
     security(("bearer" = [])))]
 async fn list(
     State(state): State<Arc<ApiState>>,
@@ -148,9 +145,7 @@ async fn list(
     summary = "Revoke a token: it authenticates nobody from the next request on",
     params(("id" = String, Path, description = "The token's id (the 8 hex digits after `takt_`)"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = Committed), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Committed), CommandProblems),
     security(("bearer" = [])))]
 async fn revoke(
     State(state): State<Arc<ApiState>>,

@@ -16,18 +16,30 @@ use takt::store::{Origin, PageQuery, Store};
 use takt_core::identity::{IdentityInput, Role, Scope};
 use takt_core::{Input, Outcome};
 
-/// What `takt token` was asked to do.
-#[derive(Debug, Clone)]
+/// What `takt token` was asked to do (its subcommands, as clap parses them).
+#[derive(Debug, Clone, clap::Subcommand)]
 pub(crate) enum TokenCommand {
+    /// Make a token and print it (once: only its hash is kept).
     Create {
+        /// Who will hold it ("HMI line A1", "Seats GmbH planner").
+        #[arg(long)]
         label: String,
+        /// A plant role: operator, yard, supervisor or admin.
+        #[arg(long, value_parser = parse_role, conflicts_with = "tenant", required_unless_present = "tenant")]
         role: Option<Role>,
+        /// A supplier's or carrier's id: the token reads that tenant's data only.
+        #[arg(long)]
         tenant: Option<String>,
     },
+    /// List every token (id, holder, scope, when made and revoked); never the tokens themselves.
     List,
-    Revoke {
-        id: String,
-    },
+    /// Revoke a token by its id (the 8 hex digits after `takt_`).
+    Revoke { id: String },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| format!("{text:?} is not a role: operator, yard, supervisor or admin"))
 }
 
 pub(crate) async fn token(config_path: &Path, command: TokenCommand) -> Result<(), ExitCode> {
