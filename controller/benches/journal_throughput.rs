@@ -15,7 +15,10 @@
 //!   committed at a time, nothing else running: what a group commit of n inputs costs, which is
 //!   what bounds the latency;
 //! - *the disk alone*: appends fsynced one after another, no SQLite: the floor every durable
-//!   commit stands on, and its stalls, which no journal design can hide from a p99.
+//!   commit stands on, and its stalls, which no journal design can hide from a p99;
+//! - *outbox A/B*: the flood and one batch's cost with the event outbox stored and without
+//!   (the core still numbers its events), interleaved A B A B in one run so that the disk's
+//!   mood of the minute falls on both.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +28,7 @@ use hdrhistogram::Histogram;
 use mimalloc::MiMalloc;
 use takt::runtime::{Journaled, writer};
 use takt::store::Store;
-use takt_core::{ConfigIndex, Core, Input, RawRecord};
+use takt_core::{Change, ConfigIndex, Core, Input, RawRecord};
 use tokio::task::JoinHandle;
 
 /// The allocator the `takt` binary runs with, so the figures are the binary's.
@@ -98,23 +101,42 @@ fn rss_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// The core alone, no journal: broadcasts/s, RSS after each quarter, live vehicles at the end.
-fn core_only(plant: &Arc<ConfigIndex>, total: u64) -> (f64, Vec<(u64, f64)>, usize) {
+/// What the core alone did: broadcasts/s, RSS after each quarter, live vehicles at the end,
+/// outbox events by name.
+struct CoreRun {
+    rate: f64,
+    rss: Vec<(u64, f64)>,
+    live: usize,
+    events: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// The core alone, no journal.
+fn core_only(plant: &Arc<ConfigIndex>, total: u64) -> CoreRun {
     let mut core = Core::new(plant.clone());
     let t0 = chrono::Utc::now();
     let mut rss = Vec::new();
+    let mut events = std::collections::BTreeMap::new();
     let started = Instant::now();
     for (i, input) in broadcasts(plant, total).enumerate() {
         core.handle(t0 + chrono::TimeDelta::milliseconds(i as i64), &input);
         while core.poll_action().is_some() {}
-        drop(core.take_changes());
+        for change in core.take_changes() {
+            if let Change::Event(e) = change {
+                *events.entry(e.event.name()).or_default() += 1;
+            }
+        }
         let done = i as u64 + 1;
         if done.is_multiple_of((total / 4).max(1)) {
             rss.push((done, rss_mib().0));
         }
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
-    (rate, rss, core.vehicles().count())
+    CoreRun {
+        rate,
+        rss,
+        live: core.vehicles().count(),
+        events,
+    }
 }
 
 /// The disk under the journal without SQLite: 40 KiB appended and fsynced, again and again, for
@@ -137,14 +159,35 @@ fn disk_alone(dir: &Path, run: Duration) -> anyhow::Result<(Histogram<u64>, u64)
     Ok((hist, over))
 }
 
+/// Whether a run stores the outbox (as `takt run` always does) or only the journal.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outbox {
+    Stored,
+    Dropped,
+}
+
+async fn journaled(
+    plant: &Arc<ConfigIndex>,
+    store: Store,
+    snapshot_every: u64,
+    outbox: Outbox,
+) -> anyhow::Result<Journaled> {
+    let (journaled, _) = Journaled::open(plant.clone(), store, snapshot_every).await?;
+    Ok(match outbox {
+        Outbox::Stored => journaled,
+        Outbox::Dropped => journaled.without_stored_outbox(),
+    })
+}
+
 async fn open(
     plant: &Arc<ConfigIndex>,
     dir: &Path,
     name: &str,
     (batch_max, snapshot_every): (usize, u64),
+    outbox: Outbox,
 ) -> anyhow::Result<(writer::Handle, JoinHandle<Journaled>)> {
     let store = Store::open(&format!("sqlite://{}", dir.join(name).display())).await?;
-    let (journaled, _) = Journaled::open(plant.clone(), store, snapshot_every).await?;
+    let journaled = journaled(plant, store, snapshot_every, outbox).await?;
     Ok(writer::spawn(journaled, batch_max))
 }
 
@@ -221,13 +264,14 @@ async fn commit_cost(
     plant: &Arc<ConfigIndex>,
     dir: &Path,
     size: usize,
+    outbox: Outbox,
 ) -> anyhow::Result<(u128, u128)> {
-    let store = Store::open(&format!(
-        "sqlite://{}",
-        dir.join(format!("cost{size}.db")).display()
-    ))
-    .await?;
-    let (mut journaled, _) = Journaled::open(plant.clone(), store.clone(), 0).await?;
+    let name = match outbox {
+        Outbox::Stored => format!("cost{size}.db"),
+        Outbox::Dropped => format!("cost{size}-no-outbox.db"),
+    };
+    let store = Store::open(&format!("sqlite://{}", dir.join(name).display())).await?;
+    let mut journaled = journaled(plant, store.clone(), 0, outbox).await?;
     let rounds = (20_000 / size).clamp(20, 200);
     let mut inputs = broadcasts(plant, (rounds * size) as u64);
     let (mut stage_us, mut commit_us) = (0, 0);
@@ -245,7 +289,7 @@ async fn commit_cost(
 }
 
 /// The parts of the harness; all run unless some are named on the command line.
-const SECTIONS: [&str; 5] = ["core", "flood", "paced", "cost", "disk"];
+const SECTIONS: [&str; 6] = ["core", "flood", "paced", "cost", "disk", "outbox"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -273,16 +317,23 @@ async fn main() -> anyhow::Result<()> {
     println!("| figure | value |");
     println!("|---|---|");
     if run("core") {
-        let (core_rate, core_rss, live) = core_only(&plant, total);
-        println!("| core alone (no journal) | {core_rate:.0} broadcasts/s |");
-        for (n, rss) in &core_rss {
+        let core = core_only(&plant, total);
+        println!(
+            "| core alone (no journal) | {:.0} broadcasts/s |",
+            core.rate
+        );
+        for (n, rss) in &core.rss {
             println!("| core alone: RSS after {n} broadcasts | {rss:.1} MiB |");
         }
-        println!("| core alone: live vehicles at the end | {live} |");
+        println!("| core alone: live vehicles at the end | {} |", core.live);
+        for (name, n) in &core.events {
+            let per = *n as f64 / total as f64;
+            println!("| core alone: `{name}` outbox events per broadcast | {per:.2} |");
+        }
     }
     if run("flood") {
         let flood = offer(
-            open(&plant, dir.path(), "flood.db", writer).await?,
+            open(&plant, dir.path(), "flood.db", writer, Outbox::Stored).await?,
             broadcasts(&plant, total),
             total,
             None,
@@ -336,7 +387,7 @@ async fn main() -> anyhow::Result<()> {
             let n = secs.map_or(n, |s| rate * s);
             let db = format!("paced{rate}.db");
             let run = offer(
-                open(&plant, dir.path(), &db, writer).await?,
+                open(&plant, dir.path(), &db, writer, Outbox::Stored).await?,
                 broadcasts(&plant, n),
                 n,
                 Some(rate),
@@ -348,9 +399,15 @@ async fn main() -> anyhow::Result<()> {
     let mut costs = Vec::new();
     if run("cost") {
         for size in [1, 10, 100, 1_000] {
-            costs.push((size, commit_cost(&plant, dir.path(), size).await?));
+            let cost = commit_cost(&plant, dir.path(), size, Outbox::Stored).await?;
+            costs.push((size, cost));
         }
     }
+    let ab = if run("outbox") {
+        Some(outbox_ab(&plant, dir.path(), writer, total).await?)
+    } else {
+        None
+    };
     println!("| peak RSS, whole harness | {:.1} MiB |", rss_mib().1);
     if run("disk") {
         let probe_dir = dir.path().to_owned();
@@ -405,5 +462,80 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(ab) = ab {
+        ab.print();
+    }
     Ok(())
+}
+
+/// The outbox A/B: floods and batch costs of both kinds, interleaved.
+struct OutboxAb {
+    /// (with outbox, without) flood rates, one pair per round.
+    floods: Vec<(f64, f64)>,
+    /// (stage, commit) µs of a 100-input batch: with outbox, without.
+    cost: ((u128, u128), (u128, u128)),
+}
+
+async fn outbox_ab(
+    plant: &Arc<ConfigIndex>,
+    dir: &Path,
+    writer: (usize, u64),
+    total: u64,
+) -> anyhow::Result<OutboxAb> {
+    let mut floods = Vec::new();
+    for round in 0..2 {
+        let rate = |outbox: Outbox| {
+            let name = format!(
+                "ab{round}-{}.db",
+                if outbox == Outbox::Stored { "a" } else { "b" }
+            );
+            async move {
+                let run = offer(
+                    open(plant, dir, &name, writer, outbox).await?,
+                    broadcasts(plant, total),
+                    total,
+                    None,
+                )
+                .await?;
+                anyhow::Ok(run.rate)
+            }
+        };
+        let with = rate(Outbox::Stored).await?;
+        let without = rate(Outbox::Dropped).await?;
+        floods.push((with, without));
+    }
+    let cost = (
+        commit_cost(plant, dir, 100, Outbox::Stored).await?,
+        commit_cost(plant, dir, 100, Outbox::Dropped).await?,
+    );
+    Ok(OutboxAb { floods, cost })
+}
+
+impl OutboxAb {
+    fn print(&self) {
+        println!();
+        println!("| outbox A/B | with outbox | without | outbox costs |");
+        println!("|---|---|---|---|");
+        for (round, (with, without)) in self.floods.iter().enumerate() {
+            println!(
+                "| flood, round {} | {with:.0}/s | {without:.0}/s | {:.1} % of the rate |",
+                round + 1,
+                100.0 * (1.0 - with / without)
+            );
+        }
+        let ((stage_a, commit_a), (stage_b, commit_b)) = self.cost;
+        let share = |a: u128, b: u128| 100.0 * (a as f64 - b as f64) / b as f64;
+        println!(
+            "| batch of 100: stage (core + encode) | {} | {} | +{:.1} % |",
+            ms(stage_a as u64),
+            ms(stage_b as u64),
+            share(stage_a, stage_b)
+        );
+        println!(
+            "| batch of 100: commit (SQL) | {} | {} | +{:.1} % |",
+            ms(commit_a as u64),
+            ms(commit_b as u64),
+            share(commit_a, commit_b)
+        );
+    }
 }

@@ -104,8 +104,8 @@ fn green() -> LampState {
 #[tokio::test]
 async fn lights_land_in_the_simulator_registers() {
     let (sim, handle, _events) = start(&[1, 2]).await;
-    handle.set(1, 3, red_12()).await.unwrap();
-    handle.set(2, 0, green()).await.unwrap();
+    handle.set(1, 3, red_12()).unwrap();
+    handle.set(2, 0, green()).unwrap();
     wait_until(|| {
         sim.panel().lamp(1, 3)
             == Some(Lamp {
@@ -124,11 +124,11 @@ async fn lights_land_in_the_simulator_registers() {
             })
     })
     .await;
-    handle.set(1, 3, LampState::Off).await.unwrap();
+    handle.set(1, 3, LampState::Off).unwrap();
     wait_until(|| sim.panel().lamp(1, 3) == Some(Lamp::default())).await;
     // Only diffs are written: setting the same state again writes nothing.
     let before = sim.panel().lamp_log().len();
-    handle.set(2, 0, green()).await.unwrap();
+    handle.set(2, 0, green()).unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(sim.panel().lamp_log().len(), before);
 }
@@ -136,8 +136,8 @@ async fn lights_land_in_the_simulator_registers() {
 #[tokio::test]
 async fn written_answers_once_the_states_set_before_it_are_on_the_device() {
     let (sim, handle, _events) = start(&[1]).await;
-    handle.set(1, 4, red_12()).await.unwrap();
-    handle.set(1, 5, green()).await.unwrap();
+    handle.set(1, 4, red_12()).unwrap();
+    handle.set(1, 5, green()).unwrap();
     assert!(handle.written().await);
     // No waiting: the registers hold both states the moment `written` answers.
     assert_eq!(
@@ -183,7 +183,7 @@ async fn a_watchdog_register_counts_up_while_the_driver_runs_and_stops_when_it_g
 #[tokio::test]
 async fn reconnects_and_reasserts_within_one_second_after_a_device_restart() {
     let (mut sim, handle, mut events) = start(&[1]).await;
-    handle.set(1, 5, red_12()).await.unwrap();
+    handle.set(1, 5, red_12()).unwrap();
     let lit = Some(Lamp {
         colour: 3,
         digits: 12,
@@ -235,7 +235,7 @@ async fn a_refusing_unit_is_reported_once_per_request_and_the_connection_kept() 
     // stays up. Its button read is refused at every poll (10 ms) and its lamp write once.
     let sim = SimModbus::bind("127.0.0.1:0").await.unwrap();
     let (handle, mut events) = driver::spawn(config(&sim, &[1, 9]));
-    handle.set(9, 0, red_12()).await.unwrap();
+    handle.set(9, 0, red_12()).unwrap();
     let seen = events_within(&mut events, Duration::from_millis(400)).await;
     let refusals: Vec<(u8, bool, ExceptionCode)> = seen
         .iter()
@@ -265,7 +265,7 @@ async fn a_refusing_unit_is_reported_once_per_request_and_the_connection_kept() 
     );
     assert!(!seen.iter().any(|e| matches!(e, Event::Disconnected { .. })));
     // Unit 1 on the same connection still works.
-    handle.set(1, 0, red_12()).await.unwrap();
+    handle.set(1, 0, red_12()).unwrap();
     wait_until(|| {
         sim.panel().lamp(1, 0)
             == Some(Lamp {
@@ -286,7 +286,7 @@ async fn a_profile_wider_than_the_module_shows_as_a_refusing_unit_while_its_lamp
     };
     let sim = SimModbus::bind_with("127.0.0.1:0", modules).await.unwrap();
     let (handle, mut events) = driver::spawn(config(&sim, &[1]));
-    handle.set(1, 2, green()).await.unwrap();
+    handle.set(1, 2, green()).unwrap();
     wait_until(|| {
         sim.panel().lamp(1, 2)
             == Some(Lamp {
@@ -317,8 +317,8 @@ async fn a_profile_wider_than_the_module_shows_as_a_refusing_unit_while_its_lamp
 #[tokio::test]
 async fn refuses_what_the_profile_cannot_show() {
     let (_sim, handle, _events) = start(&[1]).await;
-    assert!(handle.set(3, 0, LampState::Off).await.is_err());
-    assert!(handle.set(1, 16, LampState::Off).await.is_err());
+    assert!(handle.set(3, 0, LampState::Off).is_err());
+    assert!(handle.set(1, 16, LampState::Off).is_err());
 }
 
 #[tokio::test]
@@ -349,5 +349,49 @@ async fn an_unreachable_device_reports_disconnects_and_keeps_taking_commands() {
             Event::Disconnected { .. }
         ));
     }
-    handle.set(1, 0, red_12()).await.unwrap();
+    handle.set(1, 0, red_12()).unwrap();
+}
+
+/// A device that takes the connection and never answers: every request hangs until its timeout.
+async fn stuck_device() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    (addr, held)
+}
+
+#[tokio::test]
+async fn a_stuck_device_holds_up_nobody_who_sets_its_lamps() {
+    let (sim, good, _events) = start(&[1]).await;
+    let (stuck_addr, _held) = stuck_device().await;
+    let mut stuck_config = config(&sim, &[1]);
+    stuck_config.endpoint = stuck_addr;
+    // Its first write hangs for the whole test, and its queue holds one caller.
+    stuck_config.request_timeout = Duration::from_secs(3600);
+    stuck_config.command_capacity = 1;
+    let (stuck, mut stuck_events) = driver::spawn(stuck_config);
+    assert_eq!(next_event(&mut stuck_events).await, Event::Connected);
+    // Far more sets than any queue of the stuck device holds, over and over the same lamps:
+    // each returns at once, and only the latest state per lamp waits.
+    for round in 0..500u16 {
+        for position in 0..8 {
+            let state = if round % 2 == 0 { green() } else { red_12() };
+            stuck.set(1, position, state).unwrap();
+        }
+    }
+    good.set(1, 2, green()).unwrap();
+    wait_until(|| {
+        sim.panel().lamp(1, 2)
+            == Some(Lamp {
+                colour: 1,
+                digits: 0,
+                blink: 0,
+            })
+    })
+    .await;
 }

@@ -36,13 +36,13 @@ async fn drives_a_pymodbus_server_with_its_own_register_map() {
         digits: Some(42),
         blink: Blink::Fast,
     };
-    handle.set(5, 1, green).await.unwrap();
+    handle.set(5, 1, green).unwrap();
     let yellow = LampState::On {
         colour: LampColour::Yellow,
         digits: None,
         blink: Blink::Steady,
     };
-    handle.set(6, 2, yellow).await.unwrap();
+    handle.set(6, 2, yellow).unwrap();
 
     // Connected (after any refused connects while Python starts), then position 1's held button.
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -1,6 +1,8 @@
 //! Committed actions to the plant: device intents to lamp states, backfill requests to the
 //! source that can answer them. Actions already committed when the router wakes go out as one
 //! batch, each lamp in its last state, so a lamp lit and put out again within it never shows.
+//! Setting a lamp never waits on its device (the driver keeps the latest state per lamp), so
+//! one stuck device cannot hold up the lamps of the others.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -72,15 +74,15 @@ impl Router {
             }
         }
         for (lamp, state) in lamps.0 {
-            self.set(&lamp, state).await;
+            self.set(&lamp, state);
         }
     }
 
-    async fn set(&self, lamp: &Lamp, state: LampState) {
+    fn set(&self, lamp: &Lamp, state: LampState) {
         let Some(driver) = self.drivers.get(&lamp.device) else {
             return;
         };
-        if let Err(e) = driver.set(lamp.unit, lamp.position, state).await {
+        if let Err(e) = driver.set(lamp.unit, lamp.position, state) {
             tracing::error!(device = %lamp.device, unit = lamp.unit, position = lamp.position, "lamp: {e}");
         }
     }

@@ -162,7 +162,7 @@ impl Bridge {
                 continue;
             };
             for lamp in self.lamps.device_lamps(device) {
-                let _ = driver.set(lamp.unit, lamp.position, state).await;
+                let _ = driver.set(lamp.unit, lamp.position, state);
             }
             setting.push((device, driver.written()));
         }

@@ -73,6 +73,9 @@ pub struct Journaled {
     snapshot_every: u64,
     /// Idempotency keys of recent API commands.
     keys: Keys,
+    /// Whether the core's outbox events are written with the batch (always, but for the
+    /// journal benchmark's A/B: see [`Journaled::without_stored_outbox`]).
+    store_outbox: bool,
 }
 
 /// What a snapshot row holds. The configuration is kept with the state because a state built
@@ -149,9 +152,20 @@ impl Journaled {
                 since_snapshot: stats.replayed,
                 snapshot_every,
                 keys,
+                store_outbox: true,
             },
             stats,
         ))
+    }
+
+    /// For the journal benchmark only: the core still numbers and publishes its events, but
+    /// their outbox rows are not written, so one run can measure what storing them costs. A
+    /// controller running like this would serve streams that cannot resume.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn without_stored_outbox(mut self) -> Self {
+        self.store_outbox = false;
+        self
     }
 
     pub fn core(&self) -> &Core {
@@ -229,6 +243,9 @@ impl Journaled {
         for change in self.core.take_changes() {
             if let Change::Event(event) = &change {
                 staged.events.push(Arc::new(event.clone()));
+                if !self.store_outbox {
+                    continue;
+                }
             }
             staged.rows.push_change(change);
         }

@@ -14,16 +14,17 @@
 //!   request it refuses, until every request it refused has been answered
 //!   ([`Event::UnitAnswering`]); a reconnect does not forget it, since the next poll and the
 //!   re-asserted outputs ask again.
-//! - The task stops when every [`Handle`] is dropped. Queues are bounded: `set` waits when the
-//!   command queue is full, and the task waits when the event queue is full (presses are never
-//!   dropped).
+//! - The task stops when every [`Handle`] is dropped. [`Handle::set`] never waits: it leaves
+//!   the lamp's latest state in a mailbox the task empties between requests, so a slow or stuck
+//!   device holds up nobody who drives it, and what waits is bounded by its lamps. The task
+//!   waits when the event queue is full (presses are never dropped).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tokio_modbus::client::{Context, Reader, Writer, tcp};
 use tokio_modbus::slave::SlaveContext;
@@ -54,7 +55,7 @@ pub struct DriverConfig {
     pub backoff_min: Duration,
     /// Cap of the reconnect delay.
     pub backoff_max: Duration,
-    /// Capacity of the command queue.
+    /// Capacity of the queue of [`Handle::written`] callers.
     pub command_capacity: usize,
     /// Capacity of the event queue.
     pub event_capacity: usize,
@@ -128,38 +129,54 @@ pub enum SetError {
 
 #[derive(Debug)]
 enum Command {
-    Set {
-        unit: u8,
-        position: u16,
-        state: LampState,
-    },
     /// Answered once everything set before it has been written.
     Written(oneshot::Sender<()>),
+}
+
+/// Lamp states set and not yet taken by the task: the latest per (unit, position).
+#[derive(Debug, Default)]
+struct Mailbox {
+    lamps: Mutex<BTreeMap<(u8, u16), LampState>>,
+    /// Holds one wake-up while the task is busy, so a set between two looks is not missed.
+    wake: Notify,
+}
+
+impl Mailbox {
+    fn put(&self, unit: u8, position: u16, state: LampState) {
+        // A panic while holding the lock leaves a map that is still whole: keep using it.
+        let mut lamps = self.lamps.lock().unwrap_or_else(PoisonError::into_inner);
+        lamps.insert((unit, position), state);
+        drop(lamps);
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> BTreeMap<(u8, u16), LampState> {
+        std::mem::take(&mut *self.lamps.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 /// A cheap, cloneable handle to one driver task.
 #[derive(Debug, Clone)]
 pub struct Handle {
     commands: mpsc::Sender<Command>,
+    mailbox: Arc<Mailbox>,
     units: Arc<BTreeMap<u8, Profile>>,
 }
 
 impl Handle {
-    /// Sets the desired state of one lamp. Checked against the profile before it is queued.
+    /// Sets the desired state of one lamp, checked against the profile. Never waits: the task
+    /// takes the latest state of each lamp when it is next free, however slow the device.
     ///
     /// # Errors
     /// [`SetError`].
-    pub async fn set(&self, unit: u8, position: u16, state: LampState) -> Result<(), SetError> {
+    pub fn set(&self, unit: u8, position: u16, state: LampState) -> Result<(), SetError> {
         let profile = self.units.get(&unit).ok_or(SetError::UnknownUnit(unit))?;
         profile.encode(position, &state)?;
-        self.commands
-            .send(Command::Set {
-                unit,
-                position,
-                state,
-            })
-            .await
-            .map_err(|_| SetError::Stopped)
+        if self.commands.is_closed() {
+            return Err(SetError::Stopped);
+        }
+        self.mailbox.put(unit, position, state);
+        Ok(())
     }
 
     /// Waits until every state set before this call has been written to the device (or
@@ -180,7 +197,9 @@ pub fn spawn(config: DriverConfig) -> (Handle, mpsc::Receiver<Event>) {
     let (commands, command_rx) = mpsc::channel(config.command_capacity.max(1));
     let (events, event_rx) = mpsc::channel(config.event_capacity.max(1));
     let units = Arc::new(config.units.clone());
+    let mailbox = Arc::new(Mailbox::default());
     let task = Task {
+        mailbox: Arc::clone(&mailbox),
         desired: BTreeMap::new(),
         written: BTreeMap::new(),
         dirty: false,
@@ -195,7 +214,14 @@ pub fn spawn(config: DriverConfig) -> (Handle, mpsc::Receiver<Event>) {
         events,
     };
     tokio::spawn(task.run());
-    (Handle { commands, units }, event_rx)
+    (
+        Handle {
+            commands,
+            mailbox,
+            units,
+        },
+        event_rx,
+    )
 }
 
 /// Why a connection ended.
@@ -232,6 +258,7 @@ struct Task {
     awaiting_write: Vec<oneshot::Sender<()>>,
     /// Heartbeats sent to the units' watchdogs.
     beats: u64,
+    mailbox: Arc<Mailbox>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
 }
@@ -267,7 +294,7 @@ impl Task {
             self.dirty = true;
             self.debounce.clear();
             self.emit(Event::Disconnected { cause }).await;
-            // Keep taking commands while waiting, so `set` does not stall on a dead device.
+            // Keep taking `written` callers while waiting, so their queue cannot fill on a dead device.
             let deadline = Instant::now() + backoff;
             loop {
                 tokio::select! {
@@ -288,26 +315,28 @@ impl Task {
     }
 
     fn apply(&mut self, command: Command) {
-        let (unit, position, state) = match command {
-            Command::Set {
-                unit,
-                position,
-                state,
-            } => (unit, position, state),
+        match command {
             Command::Written(done) => {
+                // Whatever was set before the caller asked is in the mailbox now.
+                self.take_mailbox();
                 self.awaiting_write.push(done);
-                return;
             }
-        };
-        let Some(profile) = self.units.get(&unit) else {
-            return;
-        };
-        // Checked by `Handle::set`.
-        if let Ok(writes) = profile.encode(position, &state) {
-            for (address, value) in writes {
-                self.desired.insert((unit, address), value);
+        }
+    }
+
+    /// Moves the lamps set since the last look into the desired state.
+    fn take_mailbox(&mut self) {
+        for ((unit, position), state) in self.mailbox.take() {
+            let Some(profile) = self.units.get(&unit) else {
+                continue;
+            };
+            // Checked by `Handle::set`.
+            if let Ok(writes) = profile.encode(position, &state) {
+                for (address, value) in writes {
+                    self.desired.insert((unit, address), value);
+                }
+                self.dirty = true;
             }
-            self.dirty = true;
         }
     }
 
@@ -324,6 +353,7 @@ impl Task {
             tokio::time::interval(Duration::from_millis(beat_every.unwrap_or(u64::MAX >> 2)));
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            self.take_mailbox();
             if let Err(cause) = self.flush(&mut context).await {
                 return Stop::Transport(cause);
             }
@@ -339,6 +369,7 @@ impl Task {
                     }
                     None => return Stop::HandlesDropped,
                 },
+                () = self.mailbox.wake.notified() => {}
                 _ = heartbeat.tick(), if beat_every.is_some() => self.beat(),
                 _ = poll.tick() => {
                     if let Err(cause) = self.poll_inputs(&mut context).await {
@@ -458,8 +489,9 @@ impl Task {
         }
     }
 
-    /// Applies every command already queued, without waiting.
+    /// Takes every lamp set and every command already queued, without waiting.
     fn apply_queued(&mut self) {
+        self.take_mailbox();
         while let Ok(command) = self.commands.try_recv() {
             self.apply(command);
         }
