@@ -38,8 +38,8 @@ pub struct App {
     writer: writer::Handle,
     writer_task: JoinHandle<Journaled>,
     bridge: Bridge,
-    /// The progress and alarm log lines, stopped with the app.
-    loggers: Vec<JoinHandle<()>>,
+    /// The progress and alarm log lines and the outbox's pruning, stopped with the app.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl App {
@@ -78,9 +78,10 @@ impl App {
         }
         let store = journaled.store().clone();
         let (writer, writer_task) = writer::spawn(journaled, cfg.controller.batch_max);
-        let loggers = vec![
+        let background = vec![
             crate::progress::spawn(&writer, PROGRESS_EVERY),
             crate::alarm_log::spawn(&writer, ALARM_LOG_PERIOD),
+            crate::retention::spawn(store.clone(), cfg.controller.outbox_keep_hours),
         ];
         let bridge = Bridge::start(&cfg, writer.clone())
             .await
@@ -91,7 +92,7 @@ impl App {
             writer,
             writer_task,
             bridge,
-            loggers,
+            background,
         })
     }
 
@@ -117,7 +118,7 @@ impl App {
             writer,
             mut writer_task,
             bridge,
-            loggers,
+            background,
         } = self;
         let bound: SocketAddr = listener.local_addr().context("reading the HTTP address")?;
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -146,7 +147,7 @@ impl App {
         };
         tracing::info!("stopping: closing plant connections, HTTP requests and the journal");
         bridge.stop().await;
-        for task in loggers {
+        for task in background {
             task.abort();
         }
         // Event streams never end by themselves: end them, or HTTP would wait for them.

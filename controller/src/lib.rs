@@ -5,6 +5,7 @@ pub mod bridge;
 pub mod config;
 pub mod http;
 pub mod progress;
+pub mod retention;
 pub mod runtime;
 pub mod status;
 pub mod store;

@@ -20,7 +20,7 @@ use takt_core::model::{
     Call, CallId, CallStatus, Coverage, LightTarget, LineStatus, Rack, RackStatus, Task, TaskId,
     TaskKind, TaskStatus, Vehicle, VehicleId, VehicleStatus,
 };
-use takt_core::{Change, Input, Outcome, RawRecord, SeqNo, Vin};
+use takt_core::{Change, Input, OutboxEvent, Outcome, RawRecord, SeqNo, StreamEvent, Vin};
 
 // ---------------------------------------------------------------------------------------------
 // Test data, built from the core's own types.
@@ -295,6 +295,7 @@ common::on_both_backends!(
     reset_keeps_the_journal,
     reopen_keeps_everything,
     nul_characters_never_block_the_journal,
+    old_events_are_pruned_in_chunks_keeping_the_newest,
 );
 
 mod bodies {
@@ -638,6 +639,38 @@ mod bodies {
             1
         );
         assert_eq!(dump(&store).await, before);
+        store.close().await;
+    }
+
+    pub(super) async fn old_events_are_pruned_in_chunks_keeping_the_newest(db: TestDb) {
+        let store = db.open().await;
+        assert_eq!(store.oldest_event_id().await.expect("oldest"), None);
+        assert_eq!(store.prune_events(at(1_000, 0)).await.expect("prune"), 0);
+        // 4,500 events: more than two prune chunks older than the cut-off at 101 s, with
+        // fractions of every length around it (whole seconds, milli-, microseconds), then
+        // younger ones, the first exactly at the cut-off.
+        let old_micros = [0, 500_000, 250_001, 999_999, 100];
+        let event = |id: u64, at: DateTime<Utc>| {
+            Change::Event(OutboxEvent {
+                id,
+                at,
+                tenant: None,
+                event: StreamEvent::Coverage(coverage("SEATS", id, 1.0)),
+            })
+        };
+        let mut changes: Vec<Change> = (1..=4_000)
+            .map(|id| event(id, at(100, old_micros[id as usize % old_micros.len()])))
+            .collect();
+        changes.extend((4_001..=4_500).map(|id| event(id, at(101, (id as i64 - 4_001) * 10))));
+        store.commit(&[], &changes).await.expect("commit events");
+        assert_eq!(store.oldest_event_id().await.expect("oldest"), Some(1));
+
+        assert_eq!(store.prune_events(at(101, 0)).await.expect("prune"), 4_000);
+        assert_eq!(store.oldest_event_id().await.expect("oldest"), Some(4_001));
+        // Everything old goes but the newest, which says where the outbox stands.
+        assert_eq!(store.prune_events(at(10_000, 0)).await.expect("prune"), 499);
+        assert_eq!(store.oldest_event_id().await.expect("oldest"), Some(4_500));
+        assert_eq!(store.prune_events(at(10_000, 0)).await.expect("prune"), 0);
         store.close().await;
     }
 

@@ -335,16 +335,16 @@ async fn every_endpoint_refuses_whoever_it_is_not_for_and_journals_nothing() {
         ("a forged token", Some(forged.as_str())),
         ("a revoked token", Some(revoked.as_str())),
     ] {
-        let (status, answer, content_type) = p
-            .api
-            .call(Method::GET, "/api/v1/events?after=0", token, None, None)
-            .await;
-        assert_eq!(
-            status,
-            StatusCode::UNAUTHORIZED,
-            "events with {who}: {answer}"
-        );
-        assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+        for stream in ["/api/v1/events?after=0", "/api/v1/events/ws?after=0"] {
+            let (status, answer, content_type) =
+                p.api.call(Method::GET, stream, token, None, None).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{stream} with {who}: {answer}"
+            );
+            assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+        }
     }
     assert!(
         api_entries(&p.store, before).await.is_empty(),
@@ -638,10 +638,11 @@ async fn a_revoked_token_stops_at_the_next_request_and_the_document_lists_every_
         "/api/v1/tokens",
         "/api/v1/tokens/{id}/revoke",
         "/api/v1/events",
+        "/api/v1/events/ws",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
-    assert_eq!(paths.len(), 18, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 19, "{:?}", paths.keys().collect::<Vec<_>>());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     p.takt.stop().await;
 }
@@ -788,5 +789,87 @@ async fn the_stream_resumes_by_id_and_matches_the_outbox_once_in_order() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("after"))
     );
     drop(stream);
+    p.takt.stop().await;
+}
+
+/// Reads `count` events from the WebSocket stream with Python's `websockets` (an independent
+/// client): each JSON line it printed, an event or how the server refused or closed.
+async fn ws_follow(api: &Api, token: &str, after: i64, count: usize) -> Vec<Value> {
+    let url = format!(
+        "{}/api/v1/events/ws?after={after}",
+        api.base.replacen("http://", "ws://", 1)
+    );
+    let python = tokio::task::spawn_blocking(takt_tests::venv_python)
+        .await
+        .unwrap();
+    let script = takt_tests::repo_root().join("tests/interop/ws_follow.py");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .args([url.as_str(), token, &count.to_string()])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ws_follow.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_websocket_sends_what_the_outbox_holds_and_a_pruned_cursor_is_answered_gone() {
+    let p = plant().await;
+    alarm_events(&p, 0, 30).await;
+    let outbox: Vec<takt::api::events::EventView> = p
+        .store
+        .events_after(&takt::store::EventReader::Plant, 0, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(outbox.len(), 30, "one alarm_changed per raise");
+    let as_json: Vec<Value> = outbox
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
+    // The whole backlog, then a resume from the middle: the same events as the outbox, once.
+    assert_eq!(ws_follow(&p.api, &p.operator, 0, 30).await, as_json);
+    let middle = outbox[14].id;
+    assert_eq!(
+        ws_follow(&p.api, &p.operator, middle, 15).await,
+        as_json[15..]
+    );
+
+    // Everything older than tomorrow goes, but the newest event, which marks where it stands.
+    let tomorrow = chrono::Utc::now() + chrono::TimeDelta::days(1);
+    assert_eq!(p.store.prune_events(tomorrow).await.unwrap(), 29);
+    let newest = outbox[29].id;
+    assert_eq!(p.store.oldest_event_id().await.unwrap(), Some(newest));
+    for stream in ["/api/v1/events", "/api/v1/events/ws"] {
+        let (status, answer, content_type) = p
+            .api
+            .call(
+                Method::GET,
+                &format!("{stream}?after=0"),
+                Some(&p.operator),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::GONE, "{stream}: {answer}");
+        assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+        assert_eq!(answer["oldest_event_id"], newest, "{answer}");
+    }
+    let refused = ws_follow(&p.api, &p.operator, 0, 1).await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["refused"], 410, "{refused:?}");
+    // From just before the oldest kept, nothing is missing: the stream goes on.
+    assert_eq!(
+        ws_follow(&p.api, &p.operator, newest - 1, 1).await,
+        as_json[29..]
+    );
     p.takt.stop().await;
 }

@@ -1,11 +1,14 @@
-//! `GET /api/v1/events`: the outbox as Server-Sent Events, resumable by event id.
+//! The outbox as a stream, resumable by event id: Server-Sent Events at `GET /api/v1/events`
+//! and the same events over a WebSocket at `GET /api/v1/events/ws`.
 //!
 //! A client names where it stopped (`Last-Event-ID`, as browsers resend it, or `?after=`); it
 //! gets the backlog from the outbox, then live events as their commits become durable. The
 //! switch loses nothing and doubles nothing: the live subscription is opened *before* the
 //! backlog is read, so every event is in one or the other (or both, and then sent once, by id).
 //! A client too slow to keep up (its live buffer overflows) is told so and closed; it resumes
-//! from its last id like any other reconnect, and nobody else waits for it.
+//! from its last id like any other reconnect, and nobody else waits for it. A cursor older than
+//! what the outbox keeps (see `retention`) is answered `410 Gone`, never with a silent gap.
+//! Both transports are one [`Follow`]; they differ only in framing.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -13,7 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
@@ -28,7 +34,7 @@ use utoipa_axum::routes;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::problem::{ApiError, ReadProblems};
+use super::problem::{ApiError, StreamProblems};
 use crate::store::{EventReader, Store};
 
 /// How many outbox rows a backlog read takes at a time.
@@ -70,6 +76,10 @@ impl EventView {
             .json_data(self)
             .unwrap_or_else(|_| Event::default().comment("unencodable event"))
     }
+
+    fn ws(&self) -> Message {
+        Message::text(serde_json::to_string(self).unwrap_or_default())
+    }
 }
 
 /// Where to start.
@@ -83,7 +93,9 @@ pub struct StreamParams {
 }
 
 pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
-    OpenApiRouter::new().routes(routes!(events))
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(events_ws))
 }
 
 /// The cursor a client gave, if any.
@@ -114,24 +126,24 @@ fn cursor(headers: &HeaderMap, uri: &Uri) -> Result<Option<i64>, ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "events",
-    summary = "The event stream (SSE): backlog from the cursor, then live; resume with Last-Event-ID",
-    params(StreamParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received")),
-    responses((status = 200, description = "`text/event-stream`; each message's data is an EventView",
-            content_type = "text/event-stream", body = EventView), ReadProblems),
-    security(("bearer" = [])))]
-async fn events(
-    State(state): State<Arc<ApiState>>,
-    caller: Caller,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+/// Refuses a cursor whose next events the outbox no longer keeps.
+async fn still_kept(store: &Store, after: i64) -> Result<(), ApiError> {
+    match store.oldest_event_id().await? {
+        Some(oldest) if after < oldest - 1 => Err(ApiError::CursorGone { after, oldest }),
+        _ => Ok(()),
+    }
+}
+
+/// Everything a stream needs before its first message: the caller's reader, a checked cursor,
+/// a place under the stream limit, and the live subscription (opened before any backlog read).
+async fn follow(state: &ApiState, caller: &Caller, after: Option<i64>) -> Result<Follow, ApiError> {
     let reader = match &caller.scope {
         Scope::Tenant { tenant } => EventReader::Tenant(tenant.clone()),
         Scope::Role { .. } => EventReader::Plant,
     };
-    let after = cursor(&headers, &uri)?;
+    if let Some(after) = after {
+        still_kept(&state.store, after).await?;
+    }
     let permit = state
         .streams
         .clone()
@@ -139,7 +151,7 @@ async fn events(
         .map_err(|_| ApiError::Unavailable("too many streams open; retry shortly"))?;
     // Subscribe first: whatever commits from now on is in `live`, the rest in the outbox.
     let live = state.writer.subscribe_events();
-    let follow = Follow {
+    Ok(Follow {
         store: state.store.clone(),
         reader,
         live,
@@ -149,11 +161,101 @@ async fn events(
         reading_backlog: after.is_some(),
         ended: false,
         _permit: permit,
-    };
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    summary = "The event stream (SSE): backlog from the cursor, then live; resume with Last-Event-ID",
+    params(StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received")),
+    responses((status = 200, description = "`text/event-stream`; each message's data is an EventView; \
+            a last `closed` message says why the server ended the stream",
+            content_type = "text/event-stream", body = EventView), StreamProblems),
+    security(("bearer" = [])))]
+async fn events(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let after = cursor(&headers, &uri)?;
+    let follow = follow(&state, &caller, after).await?;
     let stream = futures_util::stream::unfold(follow, |mut follow| async move {
-        follow.next().await.map(|event| (Ok(event), follow))
+        let message = match follow.next().await? {
+            Next::Event(view) => view.sse(),
+            Next::Closed(why) => Event::default().event("closed").data(why),
+        };
+        Some((Ok(message), follow))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+#[utoipa::path(get, path = "/api/v1/events/ws", tag = "events",
+    summary = "The event stream over a WebSocket: the same events and cursor as the SSE stream",
+    description = "Each text message is one EventView. Resume with `?after=` the last id received. \
+        The server pings every 15 s and ends the stream with a close frame whose reason says why \
+        (1013: too slow, reconnect; 1001: the controller is stopping).",
+    params(StreamParams),
+    responses((status = 101, description = "Switching to the WebSocket protocol"), StreamProblems),
+    security(("bearer" = [])))]
+async fn events_ws(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    uri: Uri,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let after = cursor(&HeaderMap::new(), &uri)?;
+    let follow = follow(&state, &caller, after).await?;
+    let upgrade = upgrade.map_err(|e| ApiError::Malformed {
+        detail: format!("not a WebSocket handshake: {}", e.body_text()),
+    })?;
+    Ok(upgrade.on_upgrade(move |socket| relay(socket, follow)))
+}
+
+/// Sends a follower's events down a WebSocket until either side ends it. What the client sends
+/// is read only to answer pings and notice its close.
+async fn relay(mut socket: WebSocket, mut follow: Follow) {
+    let mut ping = tokio::time::interval(KEEP_ALIVE);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    loop {
+        let next = tokio::select! {
+            next = follow.next() => next,
+            received = socket.recv() => match received {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => continue,
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let message = match next {
+            Some(Next::Event(view)) => view.ws(),
+            Some(Next::Closed(why)) => close(close_code::AGAIN, why),
+            None => close(close_code::AWAY, "the controller is stopping"),
+        };
+        let last = matches!(message, Message::Close(_));
+        if socket.send(message).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+fn close(code: u16, why: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: why.into(),
+    }))
+}
+
+/// What a follower yields.
+enum Next {
+    Event(EventView),
+    /// The server ends the stream, and says why: the last message.
+    Closed(&'static str),
 }
 
 /// One client's position in the outbox.
@@ -172,28 +274,41 @@ struct Follow {
 }
 
 impl Follow {
-    /// The next message to send; `None` ends the stream.
-    async fn next(&mut self) -> Option<Event> {
+    /// The next message to send; `None` ends the stream without a word (the controller
+    /// stops). Cancel-safe: nothing is taken from the backlog or the subscription but what is
+    /// returned.
+    async fn next(&mut self) -> Option<Next> {
         if self.ended || *self.closing.borrow() {
             return None;
         }
         loop {
             if let Some(view) = self.backlog.pop_front() {
                 self.sent = Some(view.id);
-                return Some(view.sse());
+                return Some(Next::Event(view));
             }
             if self.reading_backlog {
                 let after = self.sent.unwrap_or(0);
-                match self
-                    .store
-                    .events_after(&self.reader, after, BACKLOG_PAGE)
-                    .await
-                {
+                let read = async {
+                    let page: Vec<EventView> = self
+                        .store
+                        .events_after(&self.reader, after, BACKLOG_PAGE)
+                        .await?;
+                    // Pruned while this client read its way up: what comes next may be gone.
+                    still_kept(&self.store, after).await?;
+                    Ok::<_, ApiError>(page)
+                };
+                match read.await {
                     Ok(page) if page.is_empty() => self.reading_backlog = false,
                     Ok(page) => self.backlog.extend(page),
+                    Err(ApiError::CursorGone { .. }) => {
+                        return self.end(
+                            "the events after your cursor are no longer kept; \
+                             read the current state from the lists, then follow live",
+                        );
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "event stream: cannot read the outbox");
-                        return self.end("the outbox cannot be read; reconnect with Last-Event-ID");
+                        return self.end("the outbox cannot be read; reconnect with your cursor");
                     }
                 }
                 continue;
@@ -211,12 +326,12 @@ impl Follow {
                     };
                     if theirs && self.sent.is_none_or(|sent| view.id > sent) {
                         self.sent = Some(view.id);
-                        return Some(view.sse());
+                        return Some(Next::Event(view));
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "event stream client too slow; closing it");
-                    return self.end("too slow: closed; reconnect with Last-Event-ID to resume");
+                    return self.end("too slow: closed; reconnect with your last event id");
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -224,8 +339,8 @@ impl Follow {
     }
 
     /// A last message saying why the stream ends.
-    fn end(&mut self, why: &str) -> Option<Event> {
+    fn end(&mut self, why: &'static str) -> Option<Next> {
         self.ended = true;
-        Some(Event::default().event("closed").data(why))
+        Some(Next::Closed(why))
     }
 }

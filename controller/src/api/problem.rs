@@ -40,6 +40,12 @@ pub enum ApiError {
     /// 409: the `Idempotency-Key` was used for a different request.
     #[error("this Idempotency-Key was used for a different request (journal entry {journal_id})")]
     KeyReused { journal_id: i64 },
+    /// 410: a stream cursor older than what the outbox keeps: the events after it are gone.
+    #[error(
+        "the outbox no longer keeps the events after {after} (the oldest kept is {oldest}): \
+         read the current state from the lists, then follow the stream from there"
+    )]
+    CursorGone { after: i64, oldest: i64 },
     /// 429: too many requests for this token; retry after the given seconds.
     #[error("too many requests for this token")]
     RateLimited { retry_after_s: u64 },
@@ -67,6 +73,9 @@ pub struct Problem {
     /// The journal entry that recorded a refused command, or that first used a reused key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_id: Option<i64>,
+    /// For a cursor the outbox no longer keeps (410): the oldest event id it does keep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_event_id: Option<i64>,
 }
 
 /// The problems every command may answer, as the OpenAPI document lists them (one list for
@@ -127,6 +136,33 @@ pub enum ReadProblems {
     Unavailable(Problem),
 }
 
+/// The problems an event stream may answer before it starts.
+#[derive(Debug, utoipa::IntoResponses)]
+#[allow(
+    dead_code,
+    reason = "exists to be documented; answers are built as `ApiError`"
+)]
+pub enum StreamProblems {
+    /// Not a WebSocket handshake (the WebSocket route only).
+    #[response(status = 400, content_type = "application/problem+json")]
+    Malformed(Problem),
+    /// No valid bearer token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthenticated(Problem),
+    /// The cursor is older than what the outbox keeps (`oldest_event_id` says what it keeps).
+    #[response(status = 410, content_type = "application/problem+json")]
+    CursorGone(Problem),
+    /// The cursor is not an event id (named in `field`).
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// Too many requests for this token; see Retry-After.
+    #[response(status = 429, content_type = "application/problem+json")]
+    RateLimited(Problem),
+    /// Too many streams open, or shutting down.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
 /// The extension members our problems carry.
 #[derive(Debug, Serialize)]
 struct Extensions {
@@ -134,6 +170,8 @@ struct Extensions {
     field: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     journal_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oldest_event_id: Option<i64>,
 }
 
 impl ApiError {
@@ -146,6 +184,7 @@ impl ApiError {
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-field"),
             ApiError::Refused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
             ApiError::KeyReused { .. } => (StatusCode::CONFLICT, "idempotency-key-reused"),
+            ApiError::CursorGone { .. } => (StatusCode::GONE, "cursor-gone"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -175,7 +214,14 @@ impl IntoResponse for ApiError {
         let details = ProblemDetails::from_status_code(status)
             .with_type(kind)
             .with_detail(self.to_string())
-            .with_extensions(Extensions { field, journal_id });
+            .with_extensions(Extensions {
+                field,
+                journal_id,
+                oldest_event_id: match &self {
+                    ApiError::CursorGone { oldest, .. } => Some(*oldest),
+                    _ => None,
+                },
+            });
         let mut response = details.into_response();
         if let ApiError::RateLimited { retry_after_s } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after_s.to_string())

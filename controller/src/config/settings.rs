@@ -24,6 +24,10 @@ pub struct ControllerSettings {
     pub batch_max: usize,
     /// Address the HTTP API, streams and HMI listen on, `host:port`.
     pub http_addr: String,
+    /// How long the event outbox keeps events: how long a stream client, a supplier's system
+    /// say, may be away and still resume from its cursor. Older events are deleted; a cursor
+    /// below what is kept is answered `410 Gone`.
+    pub outbox_keep_hours: u64,
 }
 
 impl Default for ControllerSettings {
@@ -34,6 +38,8 @@ impl Default for ControllerSettings {
             snapshot_every: 10_000,
             batch_max: 2048,
             http_addr: "127.0.0.1:8080".to_owned(),
+            // A long weekend with the supplier's link down, and a day to notice.
+            outbox_keep_hours: 96,
         }
     }
 }
@@ -95,6 +101,12 @@ impl ControllerSettings {
         }
         if self.batch_max == 0 {
             push("batch_max", "must be greater than 0");
+        }
+        if self.outbox_keep_hours == 0 {
+            push(
+                "outbox_keep_hours",
+                "must be greater than 0: streams resume from what the outbox keeps",
+            );
         }
         let port = self.http_addr.rsplit_once(':').map(|(_, port)| port);
         if port.is_none_or(|port| port.parse::<u16>().is_err()) {

@@ -331,6 +331,11 @@ const INVALID: &[Case] = &[
         errors: &[(60, "controller.batch_max", "greater than 0")],
     },
     Case {
+        name: "an outbox that keeps nothing",
+        edits: &[(60, "outbox_keep_hours = 0")],
+        errors: &[(60, "controller.outbox_keep_hours", "greater than 0")],
+    },
+    Case {
         name: "database URL of an unsupported kind",
         edits: &[(60, "database_url = \"mysql://db/takt\"")],
         errors: &[(60, "controller.database_url", "must start with")],

@@ -139,6 +139,11 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("cannot prune old events from the outbox")]
+    Prune {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("cannot encode {what} for the store")]
     Encode {
         what: String,
@@ -546,6 +551,28 @@ impl Store {
             limit,
         };
         on_pool!(self, pool => reads::select(pool, &rows::EVENTS, &filters, &page).await)
+    }
+
+    /// Deletes the outbox events older than `before`, in short chunks that let commits in
+    /// between, keeping the newest event whatever its age; how many went.
+    pub async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let deleted = match self.sqlite_writer() {
+                Some(writer) => writer.prune_events(before).await?,
+                None => on_pool!(self, pool => ops::prune_events(pool, before).await)?,
+            };
+            total += deleted;
+            if deleted < ops::EVENTS_PRUNE_CHUNK as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The id of the oldest event the outbox keeps: a cursor below it, less one, has lost
+    /// events to [`Store::prune_events`]. `None`: no event yet.
+    pub async fn oldest_event_id(&self) -> Result<Option<i64>, StoreError> {
+        on_pool!(self, pool => ops::oldest_event_id(pool).await)
     }
 
     /// The token with lookup id `id`, revoked or not.

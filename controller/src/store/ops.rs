@@ -38,6 +38,20 @@ pub(super) const SNAPSHOT_UPSERT_TAIL: &str = " ON CONFLICT (journal_id) DO UPDA
 pub(super) const SNAPSHOT_PRUNE_HEAD: &str = "DELETE FROM snapshots WHERE journal_id NOT IN \
     (SELECT journal_id FROM snapshots ORDER BY journal_id DESC LIMIT ";
 
+/// Deletes one chunk of outbox events older than the bound cut-off (`?1`/`$1`), at most the
+/// bound count (`?2`/`$2`) of them, oldest first — but never the newest event, whose id tells a
+/// reader where the outbox stands when everything else has gone. (Times compare as times in
+/// PostgreSQL; in SQLite both sides are RFC 3339 text in UTC with the same offset, which sorts
+/// as the times do.)
+pub(super) const EVENTS_PRUNE: [&str; 3] = [
+    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ",
+    " AND id < (SELECT MAX(id) FROM events) ORDER BY id LIMIT ",
+    ")",
+];
+/// Most events one prune statement deletes: a chunk is a short transaction, so commits that
+/// wait behind it wait little.
+pub(super) const EVENTS_PRUNE_CHUNK: i64 = 2_000;
+
 fn query<D: Dialect>(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError + Copy {
     move |source| StoreError::Query {
         backend: D::BACKEND,
@@ -373,6 +387,49 @@ pub(crate) async fn latest_snapshot<D: Dialect>(
         other => Err(StoreError::Decode {
             what: "the latest snapshot".to_owned(),
             source: format!("unexpected values {other:?}").into(),
+        }),
+    }
+}
+
+/// One chunk of [`EVENTS_PRUNE`]; how many events it deleted.
+pub(crate) async fn prune_events<D: Dialect>(
+    pool: &Pool<D>,
+    before: chrono::DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(query::<D>("acquire a connection"))?;
+    let mut qb = QueryBuilder::<D>::new(EVENTS_PRUNE[0]);
+    D::push_bind(&mut qb, &Val::Time(Some(before)));
+    qb.push(EVENTS_PRUNE[1]);
+    D::push_bind(&mut qb, &Val::Int(Some(EVENTS_PRUNE_CHUNK)));
+    qb.push(EVENTS_PRUNE[2]);
+    D::execute(&mut *conn, &mut qb)
+        .await
+        .map_err(query::<D>("prune old events"))
+}
+
+/// The id of the oldest event the outbox keeps, if it holds any.
+pub(crate) async fn oldest_event_id<D: Dialect>(pool: &Pool<D>) -> Result<Option<i64>, StoreError> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(query::<D>("acquire a connection"))?;
+    let mut qb = QueryBuilder::<D>::new("SELECT MIN(id) FROM events");
+    let rows = D::fetch_all(&mut *conn, &mut qb)
+        .await
+        .map_err(query::<D>("read the oldest event id"))?;
+    match rows.first().map(|row| D::get(row, 0, Kind::Int)) {
+        None | Some(Ok(Val::Int(None))) => Ok(None),
+        Some(Ok(Val::Int(Some(id)))) => Ok(Some(id)),
+        Some(Ok(other)) => Err(StoreError::Decode {
+            what: "the oldest event id".to_owned(),
+            source: format!("unexpected value {other:?}").into(),
+        }),
+        Some(Err(source)) => Err(StoreError::Decode {
+            what: "the oldest event id".to_owned(),
+            source: Box::new(source),
         }),
     }
 }

@@ -21,8 +21,8 @@ use tokio::sync::oneshot;
 
 use super::batch::Batch;
 use super::ops::{
-    JOURNAL_CHECK_HEAD, JOURNAL_COLUMNS, JOURNAL_INSERT_HEAD, SNAPSHOT_INSERT_HEAD,
-    SNAPSHOT_PRUNE_HEAD, SNAPSHOT_UPSERT_TAIL, SNAPSHOTS_KEPT,
+    EVENTS_PRUNE, EVENTS_PRUNE_CHUNK, JOURNAL_CHECK_HEAD, JOURNAL_COLUMNS, JOURNAL_INSERT_HEAD,
+    SNAPSHOT_INSERT_HEAD, SNAPSHOT_PRUNE_HEAD, SNAPSHOT_UPSERT_TAIL, SNAPSHOTS_KEPT,
 };
 use super::rows::{TABLE_COUNT, TABLES, Val, table_index, time_text};
 use super::{SQLITE_BUSY_TIMEOUT, StoreError, journal_time};
@@ -36,6 +36,7 @@ struct Statements {
     journal_check: String,
     snapshot_insert: String,
     snapshot_prune: String,
+    events_prune: String,
 }
 
 impl Statements {
@@ -58,6 +59,10 @@ impl Statements {
             journal_check: format!("{JOURNAL_CHECK_HEAD}?1"),
             snapshot_insert: format!("{SNAPSHOT_INSERT_HEAD}{}{SNAPSHOT_UPSERT_TAIL}", values(3)),
             snapshot_prune: format!("{SNAPSHOT_PRUNE_HEAD}?1)"),
+            events_prune: format!(
+                "{}?1{}?2{}",
+                EVENTS_PRUNE[0], EVENTS_PRUNE[1], EVENTS_PRUNE[2]
+            ),
         }
     }
 }
@@ -84,6 +89,11 @@ enum Work {
     },
     /// A PASSIVE checkpoint on this connection, between commits (see `spawn_checkpointer`).
     Checkpoint,
+    /// One chunk of old outbox events deleted, between commits; how many comes back in it.
+    PruneEvents {
+        before: chrono::DateTime<Utc>,
+        deleted: u64,
+    },
 }
 
 struct Job {
@@ -125,6 +135,9 @@ impl SqliteWriter {
                             save_snapshot(&mut conn, &sql, *journal_id, state)
                         }
                         Work::Checkpoint => checkpoint(&conn),
+                        Work::PruneEvents { before, deleted } => {
+                            prune_events(&conn, &sql, *before).map(|n| *deleted = n)
+                        }
                     };
                     let _ = done.send((result, work));
                 }
@@ -169,7 +182,35 @@ impl SqliteWriter {
         .await
     }
 
+    /// Deletes one chunk of outbox events older than `before`, as `ops::prune_events` does on
+    /// sqlx; how many.
+    pub(crate) async fn prune_events(
+        &self,
+        before: chrono::DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let closed = || StoreError::Prune {
+            source: CLOSED.into(),
+        };
+        match self
+            .hand_over(Work::PruneEvents { before, deleted: 0 }, closed)
+            .await?
+        {
+            (Ok(()), Work::PruneEvents { deleted, .. }) => Ok(deleted),
+            (Ok(()), _) => Ok(0),
+            (Err(e), _) => Err(e),
+        }
+    }
+
     async fn run(&self, work: Work, closed: impl Fn() -> StoreError) -> Result<(), StoreError> {
+        self.hand_over(work, closed).await?.0
+    }
+
+    /// Hands `work` to the thread; its answer and the work back.
+    async fn hand_over(
+        &self,
+        work: Work,
+        closed: impl Fn() -> StoreError,
+    ) -> Result<(Result<(), StoreError>, Work), StoreError> {
         let (done, result) = oneshot::channel();
         let sent = match &*self.jobs.lock().unwrap_or_else(PoisonError::into_inner) {
             Some(jobs) => jobs.send(Job { work, done }).is_ok(),
@@ -178,10 +219,7 @@ impl SqliteWriter {
         if !sent {
             return Err(closed());
         }
-        match result.await {
-            Ok((result, _work)) => result,
-            Err(_) => Err(closed()),
-        }
+        result.await.map_err(|_| closed())
     }
 
     /// Lets the commits already handed over finish, then closes the connection.
@@ -256,6 +294,21 @@ fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
     // the next round catches up.
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         .map_err(|source| StoreError::Checkpoint {
+            source: Box::new(source),
+        })
+}
+
+fn prune_events(
+    conn: &Connection,
+    sql: &Statements,
+    before: chrono::DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    conn.prepare_cached(&sql.events_prune)
+        .and_then(|mut prune| {
+            prune.execute(rusqlite::params![time_text(before), EVENTS_PRUNE_CHUNK])
+        })
+        .map(|n| n as u64)
+        .map_err(|source| StoreError::Prune {
             source: Box::new(source),
         })
 }
