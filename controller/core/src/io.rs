@@ -7,7 +7,7 @@ use crate::alarm::{Alarm, AlarmKind};
 use crate::config::{Blink, LampColour};
 use crate::identity::{ApiToken, IdentityInput};
 use crate::model::{
-    Call, CallId, Coverage, LightTarget, LineStatus, Rack, RackStatus, Task, Vehicle,
+    Call, CallId, Coverage, LightTarget, LineStatus, Rack, RackStatus, TaktStatus, Task, Vehicle,
 };
 use crate::record::RawRecord;
 use crate::seq::SeqNo;
@@ -157,6 +157,8 @@ pub enum StreamEvent {
     Coverage(Coverage),
     /// An alarm changed state (raised, acknowledged, cleared, shelved…).
     AlarmChanged(Alarm),
+    /// A line's heartbeat: every takt, and when it starts or stops.
+    TaktStatus(TaktStatus),
 }
 
 impl StreamEvent {
@@ -171,6 +173,7 @@ impl StreamEvent {
             StreamEvent::RackMoved(_) => "rack_moved",
             StreamEvent::Coverage(_) => "coverage",
             StreamEvent::AlarmChanged(_) => "alarm_changed",
+            StreamEvent::TaktStatus(_) => "takt_status",
         }
     }
 }

@@ -210,6 +210,28 @@ pub struct LineStatus {
     pub takt_ms: u64,
 }
 
+/// A line's heartbeat on the stream, every takt and when it starts or stops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaktStatus {
+    pub line: String,
+    pub at: DateTime<Utc>,
+    pub running: bool,
+    /// Why it stands, when it does.
+    pub reason: Option<String>,
+    pub takt_ms: u64,
+    /// Each broadcast point's next expected sequence number (`None` before its first record).
+    pub points: Vec<PointSequence>,
+    /// Coverage of the line's families, as last measured.
+    pub coverage: Vec<Coverage>,
+}
+
+/// Where one broadcast point of a line stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointSequence {
+    pub point: String,
+    pub expected_seq: Option<u32>,
+}
+
 /// Minutes of production covered by parts in racks ahead of a family's install station.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Coverage {

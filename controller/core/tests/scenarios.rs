@@ -6,8 +6,8 @@
 mod plant;
 
 use plant::{Plant, events, lights, rec, std_rec, vin};
-use takt_core::io::{Action, Input, Outcome};
-use takt_core::model::{CallStatus, LightTarget, RackStatus};
+use takt_core::io::{Action, Input, Outcome, StreamEvent};
+use takt_core::model::{CallStatus, LightTarget, RackStatus, TaktStatus};
 use takt_core::{AlarmKind, AlarmState};
 
 use AlarmState::*;
@@ -272,7 +272,11 @@ fn an_expired_gap_marks_positions_unknown_and_refuses_the_late_record() {
         p.alarm_state(AlarmKind::GapExpired, "L/B1"),
         ClearedUnacknowledged
     );
-    assert!(p.core.poll_timeout().is_none());
+    assert_eq!(
+        p.core.poll_timeout(),
+        p.core.next_takt_status(),
+        "no gap left to wait for: only the line's heartbeat"
+    );
     match p.bc(std_rec(2, 2)) {
         Outcome::Rejected(r) => assert!(r.contains("given up as unknown"), "{r}"),
         other => panic!("late record gave {other:?}"),
@@ -763,7 +767,8 @@ fn operators_acknowledge_and_shelve_alarms() {
             .unwrap()
             .is_shelved(p.now)
     );
-    assert_eq!(p.core.poll_timeout(), Some(until));
+    let heartbeat = p.core.next_takt_status().expect("the line beats");
+    assert_eq!(p.core.poll_timeout(), Some(until.min(heartbeat)));
     p.at(300).tick();
     assert!(
         !p.core
@@ -804,4 +809,64 @@ fn reset_station_clears_red_lights_and_relights_the_task() {
         ["on A1 Green 1"]
     );
     assert!(p.press(LightTarget::Bin("A1".into())) == Outcome::Applied);
+}
+
+#[test]
+fn every_line_beats_once_a_takt_and_at_once_when_it_stops_or_starts() {
+    let mut p = Plant::new();
+    let beats = |actions: &[Action]| -> Vec<TaktStatus> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Stream(StreamEvent::TaktStatus(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    // The first input of all finds the line's first beat due.
+    p.bc(std_rec(1, 1));
+    let first = beats(&p.drain());
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(
+        (first[0].line.as_str(), first[0].running, first[0].takt_ms),
+        ("L", true, 60_000)
+    );
+    assert_eq!(
+        first[0].points[0].expected_seq,
+        Some(2),
+        "after vehicle 1, B1 waits for 2"
+    );
+    let next = plant::t0() + chrono::TimeDelta::minutes(1);
+    assert_eq!(p.core.next_takt_status(), Some(next));
+    // Within the takt, nothing more; at its end the writer's tick brings the next beat.
+    p.at(30).bc(std_rec(2, 2));
+    assert!(beats(&p.drain()).is_empty());
+    assert_eq!(p.core.poll_timeout(), Some(next));
+    p.at(30).tick();
+    let second = beats(&p.drain());
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        (second[0].at, second[0].points[0].expected_seq),
+        (next, Some(3))
+    );
+    // A stop is heard at once, with its reason, and the takt restarts from it.
+    p.at(10).input(Input::LineState {
+        line: "L".into(),
+        running: false,
+        reason: Some("andon 12".into()),
+    });
+    let stopped = beats(&p.drain());
+    assert_eq!(stopped.len(), 1);
+    assert_eq!(
+        (stopped[0].running, stopped[0].reason.as_deref()),
+        (false, Some("andon 12"))
+    );
+    assert_eq!(
+        p.core.next_takt_status(),
+        Some(next + chrono::TimeDelta::seconds(70))
+    );
+    // A stopped line still beats, so a follower can tell stopped from silent.
+    p.at(60).tick();
+    let still = beats(&p.drain());
+    assert_eq!((still.len(), still[0].running), (1, false));
 }

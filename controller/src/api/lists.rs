@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use serde::Deserialize;
 use takt_core::identity::Role;
@@ -13,8 +13,10 @@ use utoipa_axum::routes;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::problem::{ApiError, ReadProblems};
-use super::views::{AlarmView, CallView, Page, RackView, TaskView, VehicleView};
+use super::problem::{ApiError, LineReadProblems, ReadProblems};
+use super::views::{
+    AlarmView, CallView, CoverageView, LineView, Page, RackView, TaskView, VehicleView,
+};
 use crate::store::{PageQuery, Projection};
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -60,6 +62,27 @@ pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(racks))
         .routes(routes!(vehicles))
         .routes(routes!(tasks))
+        .routes(routes!(lines))
+        .routes(routes!(coverage))
+}
+
+/// Every plant role reads the plant; a tenant reads only its own, through its own endpoints.
+fn plant_user(caller: &Caller) -> Result<(), ApiError> {
+    let plant_user = [Role::Operator, Role::Yard]
+        .into_iter()
+        .any(|r| caller.scope.has_role(r));
+    if plant_user {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("reading the plant's lists"))
+    }
+}
+
+/// A page of what was read for `query`, with the cursor of the next if it was full.
+fn paged<T>(items: Vec<T>, query: &PageQuery, key: impl Fn(&T) -> String) -> Json<Page<T>> {
+    let full = items.len() == query.limit as usize;
+    let next = items.last().filter(|_| full).map(key);
+    Json(Page { items, next })
 }
 
 /// A page of `projection` for a plant user, with the cursor of the next.
@@ -70,18 +93,10 @@ async fn page<T: serde::de::DeserializeOwned>(
     projection: Projection,
     key: impl Fn(&T) -> String,
 ) -> Result<Json<Page<T>>, ApiError> {
-    // Every plant role reads the plant; a tenant reads only its own, through its own endpoints.
-    let plant_user = [Role::Operator, Role::Yard]
-        .into_iter()
-        .any(|r| caller.scope.has_role(r));
-    if !plant_user {
-        return Err(ApiError::Forbidden("reading the plant's lists"));
-    }
+    plant_user(caller)?;
     let query = PageParams::of(uri)?;
     let items: Vec<T> = state.store.plant_page(projection, &query).await?;
-    let full = items.len() == query.limit as usize;
-    let next = items.last().filter(|_| full).map(key);
-    Ok(Json(Page { items, next }))
+    Ok(paged(items, &query, key))
 }
 
 #[utoipa::path(get, path = "/api/v1/alarms", tag = "alarms", summary = "Alarms, by id",
@@ -165,4 +180,43 @@ async fn tasks(
         t.id.to_string()
     })
     .await
+}
+
+#[utoipa::path(get, path = "/api/v1/lines", tag = "lines",
+    summary = "Lines: running or stopped and why, takt, time stopped",
+    params(PageParams),
+    responses((status = 200, body = Page<LineView>), ReadProblems),
+    security(("bearer" = [])))]
+async fn lines(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Json<Page<LineView>>, ApiError> {
+    page(&state, &caller, &uri, Projection::Lines, |l: &LineView| {
+        l.line.clone()
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/lines/{line}/coverage", tag = "lines",
+    summary = "Coverage of a line's families, by family: minutes and vehicles ready ahead",
+    params(("line" = String, Path, description = "A configured line"), PageParams),
+    responses((status = 200, body = Page<CoverageView>), LineReadProblems),
+    security(("bearer" = [])))]
+async fn coverage(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(line): Path<String>,
+    uri: Uri,
+) -> Result<Json<Page<CoverageView>>, ApiError> {
+    plant_user(&caller)?;
+    if state.plant.line(&line).is_none() {
+        return Err(ApiError::NotFound {
+            what: "line",
+            id: line,
+        });
+    }
+    let query = PageParams::of(&uri)?;
+    let items: Vec<CoverageView> = state.store.line_coverage(&line, &query).await?;
+    Ok(paged(items, &query, |c| c.family.clone()))
 }

@@ -66,8 +66,9 @@ pub struct ApiState {
         (name = "racks", description = "Racks filled in sequence and their moves"),
         (name = "stations", description = "Pick and put stations and their tasks"),
         (name = "vehicles", description = "Vehicles in sequence; resequence and cancel"),
+        (name = "lines", description = "Line state and coverage"),
         (name = "tokens", description = "API tokens (admins)"),
-        (name = "events", description = "The event stream: SSE, resumable by event id"),
+        (name = "events", description = "The event stream: SSE or WebSocket, resumable by event id"),
     )
 )]
 struct ApiDoc;

@@ -136,6 +136,33 @@ pub enum ReadProblems {
     Unavailable(Problem),
 }
 
+/// The problems a read of one thing by its id may answer: those of every read, and 404.
+#[derive(Debug, utoipa::IntoResponses)]
+#[allow(
+    dead_code,
+    reason = "exists to be documented; answers are built as `ApiError`"
+)]
+pub enum LineReadProblems {
+    /// No valid bearer token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthenticated(Problem),
+    /// The token's scope does not allow this.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such line.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// A query parameter is wrong (named in `field`).
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// Too many requests for this token; see Retry-After.
+    #[response(status = 429, content_type = "application/problem+json")]
+    RateLimited(Problem),
+    /// Too many requests open, too slow, or shutting down.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
 /// The problems an event stream may answer before it starts.
 #[derive(Debug, utoipa::IntoResponses)]
 #[allow(

@@ -91,6 +91,28 @@ pub struct VehicleView {
     pub calls: Json,
 }
 
+/// A line's state: running or stopped (and why), since when, its takt.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LineView {
+    pub line: String,
+    pub running: bool,
+    pub reason: Option<String>,
+    /// When it last started or stopped; absent before the first line-state input.
+    pub since: Option<DateTime<Utc>>,
+    pub stopped_ms_total: i64,
+    pub takt_ms: i64,
+}
+
+/// How long a line can run on the parts of one family already in racks ahead of its station.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CoverageView {
+    pub line: String,
+    pub family: String,
+    /// Consecutive vehicles, from the next to reach the station, whose part is in a rack.
+    pub vehicles: i64,
+    pub minutes: f64,
+}
+
 /// A pick or put task at a station.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TaskView {

@@ -515,6 +515,16 @@ impl Store {
         on_pool!(self, pool => reads::select(pool, table, &[], page).await)
     }
 
+    /// Coverage of `line`'s families, by family (the cursor is a family id), for plant users.
+    pub async fn line_coverage<T: DeserializeOwned>(
+        &self,
+        line: &str,
+        page: &PageQuery,
+    ) -> Result<Vec<T>, StoreError> {
+        let filter = [Filter::Eq("line", Val::Text(Some(line.to_owned())))];
+        on_pool!(self, pool => reads::select(pool, &rows::COVERAGE, &filter, page).await)
+    }
+
     /// The row of a projection with primary key `key`, for plant users.
     pub async fn plant_row<T: DeserializeOwned>(
         &self,

@@ -46,6 +46,7 @@ pub enum Projection {
     Racks,
     Tasks,
     Alarms,
+    Lines,
 }
 
 impl Projection {
@@ -56,6 +57,7 @@ impl Projection {
             Projection::Racks => &rows::RACKS,
             Projection::Tasks => &rows::TASKS,
             Projection::Alarms => &rows::ALARMS,
+            Projection::Lines => &rows::LINES,
         }
     }
 }
@@ -67,7 +69,7 @@ pub(crate) fn key_is(table: &'static Table, key: &str) -> Result<Filter, StoreEr
 
 /// A cursor as a value of `table`'s key column, or why it cannot be one.
 fn cursor(table: &Table, after: &str) -> Result<Val, StoreError> {
-    match table.columns[0].1 {
+    match table.columns[table.key - 1].1 {
         Kind::Int => after
             .parse()
             .map(|v| Val::Int(Some(v)))
@@ -79,6 +81,8 @@ fn cursor(table: &Table, after: &str) -> Result<Val, StoreError> {
 }
 
 /// Rows of `table` matching every filter, in key order; `T`'s fields are its column names.
+/// The cursor is a value of the key's last column: a table with a composite key (coverage:
+/// line, family) is paged with the leading key columns fixed by filters.
 pub(crate) async fn select<D: Dialect, T: DeserializeOwned>(
     pool: &Pool<D>,
     table: &'static Table,
@@ -90,7 +94,8 @@ pub(crate) async fn select<D: Dialect, T: DeserializeOwned>(
         what: "read a projection",
         source,
     };
-    let key = table.columns[0].0;
+    let key_columns: Vec<&str> = table.columns[..table.key].iter().map(|c| c.0).collect();
+    let key = key_columns[key_columns.len() - 1];
     let mut qb = QueryBuilder::<D>::new(format!(
         "SELECT {} FROM {} WHERE true",
         table.column_list(),
@@ -108,7 +113,7 @@ pub(crate) async fn select<D: Dialect, T: DeserializeOwned>(
         qb.push(format!(" AND {key} > "));
         D::push_bind(&mut qb, &cursor(table, after)?);
     }
-    qb.push(format!(" ORDER BY {key} LIMIT "));
+    qb.push(format!(" ORDER BY {} LIMIT ", key_columns.join(", ")));
     D::push_bind(&mut qb, &Val::Int(Some(i64::from(page.limit))));
     let mut conn = pool.acquire().await.map_err(failed)?;
     let rows = D::fetch_all(&mut *conn, &mut qb).await.map_err(failed)?;

@@ -2,7 +2,8 @@
 //!
 //! Split by concern: [`sequence`] turns records into positions and positions into installs,
 //! [`calls`] creates, corrects and cancels sequence calls, [`station`] runs pick/put tasks,
-//! [`racks`] fills and moves racks, [`coverage`] measures what is ready ahead of the line.
+//! [`racks`] fills and moves racks, [`coverage`] measures what is ready ahead of the line,
+//! [`takt`] streams each line's status every takt.
 
 mod calls;
 mod coverage;
@@ -10,6 +11,7 @@ mod racks;
 mod rejections;
 mod sequence;
 mod station;
+mod takt;
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -64,6 +66,9 @@ pub struct State {
 struct LineState {
     status: LineStatus,
     points: BTreeMap<String, PointState>,
+    /// When the line's next takt status is due; `None` until the first input.
+    #[serde(default)]
+    takt_status_due: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,7 +172,14 @@ impl Core {
                 stopped_ms_total: 0,
                 takt_ms: line.takt_ms,
             };
-            lines.insert(line.id.clone(), LineState { status, points });
+            lines.insert(
+                line.id.clone(),
+                LineState {
+                    status,
+                    points,
+                    takt_status_due: None,
+                },
+            );
         }
         let stations = cfg
             .config
@@ -285,6 +297,7 @@ impl Core {
             }
         };
         self.update_coverage(now);
+        self.takt_statuses_due(now);
         outcome
     }
 
@@ -351,6 +364,7 @@ impl Core {
             .flat_map(|l| l.points.values())
             .filter_map(|p| p.tracker.gap_deadline(timeout))
             .chain(self.state.alarms.next_shelf_expiry())
+            .chain(self.next_takt_status())
             .min()
     }
 
@@ -669,6 +683,8 @@ impl Core {
         }
         self.changed_line(line);
         self.stream(StreamEvent::LineState(status));
+        // Followers hear of a start or a stop at once, not at the end of the takt.
+        self.takt_status(now, line);
         Outcome::Applied
     }
 }

@@ -1,0 +1,74 @@
+//! Takt status: each line's heartbeat on the stream, for screens and suppliers — every takt,
+//! and at once when the line starts or stops. The writer's tick (see `poll_timeout`) brings the
+//! input that finds it due, so a quiet line still beats, and a replay beats the same.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::Core;
+use crate::io::StreamEvent;
+use crate::model::{PointSequence, TaktStatus};
+use crate::seq::SeqNo;
+
+impl Core {
+    /// The status of every line whose takt has come round since its last one.
+    pub(super) fn takt_statuses_due(&mut self, now: DateTime<Utc>) {
+        let due: Vec<String> = self
+            .state
+            .lines
+            .iter()
+            .filter(|(_, ls)| ls.takt_status_due.is_none_or(|due| now >= due))
+            .map(|(line, _)| line.clone())
+            .collect();
+        for line in due {
+            self.takt_status(now, &line);
+        }
+    }
+
+    /// Streams `line`'s status as of `now`; the next is due a takt later.
+    pub(super) fn takt_status(&mut self, now: DateTime<Utc>, line: &str) {
+        let coverage = self
+            .state
+            .coverage
+            .values()
+            .filter(|c| c.line == line)
+            .cloned()
+            .collect();
+        let Some(ls) = self.state.lines.get_mut(line) else {
+            return;
+        };
+        let takt = TimeDelta::milliseconds(i64::try_from(ls.status.takt_ms).unwrap_or(i64::MAX));
+        // The first beat also puts the line in its projection, so a line that has not
+        // started or stopped yet is listed too.
+        let first = ls.takt_status_due.is_none();
+        ls.takt_status_due = now.checked_add_signed(takt);
+        let status = TaktStatus {
+            line: line.to_owned(),
+            at: now,
+            running: ls.status.running,
+            reason: ls.status.reason.clone(),
+            takt_ms: ls.status.takt_ms,
+            points: ls
+                .points
+                .iter()
+                .map(|(point, ps)| PointSequence {
+                    point: point.clone(),
+                    expected_seq: ps.tracker.expected().map(SeqNo::value),
+                })
+                .collect(),
+            coverage,
+        };
+        if first {
+            self.changed_line(line);
+        }
+        self.stream(StreamEvent::TaktStatus(status));
+    }
+
+    /// When the next takt status is due on any line, if one has been sent yet.
+    pub fn next_takt_status(&self) -> Option<DateTime<Utc>> {
+        self.state
+            .lines
+            .values()
+            .filter_map(|ls| ls.takt_status_due)
+            .min()
+    }
+}
