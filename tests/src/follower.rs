@@ -27,8 +27,15 @@ impl Follower {
     /// Follows the stream at `base` with `token`, from the whole outbox (`after=0`).
     #[must_use]
     pub fn start(base: &str, token: &str) -> Self {
+        Self::resume(base, token, Vec::new())
+    }
+
+    /// Follows on from what an earlier follower `received`, as a client back from an outage
+    /// does: it connects with `Last-Event-ID` set to the last id it has.
+    #[must_use]
+    pub fn resume(base: &str, token: &str, received: Vec<Received>) -> Self {
         let base = Arc::new(Mutex::new(base.to_owned()));
-        let received = Arc::new(Mutex::new(Vec::new()));
+        let received = Arc::new(Mutex::new(received));
         let connects = Arc::new(Mutex::new(0));
         let (stop, stopping) = watch::channel(false);
         let task = tokio::spawn(follow(

@@ -1,0 +1,164 @@
+//! The event stream under load: a client reading it while broadcasts arrive at 100 vehicles/s
+//! is cut for 30 s, reconnects with its last id, and ends with every event of the outbox once,
+//! in order. (The same through SIGKILLs of the controller: the acceptance run's follower.)
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use takt::api::auth::new_token;
+use takt::api::events::EventView;
+use takt::runtime::{Journaled, Submitted};
+use takt::store::{EventReader, Store};
+use takt_core::identity::{IdentityInput, Role, Scope};
+use takt_core::{Input, RawRecord};
+use takt_tests::follower::Follower;
+use takt_tests::{InProcess, eventually, example_plant_only};
+
+/// Vehicles per second, as the issue asks, each broadcast at every point of the line.
+const VEHICLES_PER_S: u64 = 100;
+/// The client reads this long, is away for [`CUT`], then reads again until the end.
+const BEFORE_CUT: Duration = Duration::from_secs(5);
+const CUT: Duration = Duration::from_secs(30);
+const AFTER_CUT: Duration = Duration::from_secs(5);
+
+/// A supervisor's token journaled before the controller starts, as `takt token create` does.
+async fn token(cfg: &takt::config::Config) -> String {
+    let store = Store::open(cfg.controller.database().url()).await.unwrap();
+    let (mut journaled, _) = Journaled::open(Arc::new(cfg.plant.clone()), store, 0)
+        .await
+        .unwrap();
+    let made = new_token(
+        Scope::Role {
+            role: Role::Supervisor,
+        },
+        "stream client",
+    )
+    .unwrap();
+    let input = Input::Identity(IdentityInput::IssueToken(made.grant));
+    journaled
+        .apply_submitted(vec![Submitted::plant(chrono::Utc::now(), input)])
+        .await
+        .unwrap();
+    journaled.store().close().await;
+    made.token
+}
+
+/// Broadcasts vehicles from `first` at [`VEHICLES_PER_S`] for `run`, as a line's PLC would
+/// (queued without waiting for each commit, as OPC UA sources do); returns the next vehicle.
+async fn broadcast_for(
+    takt: &InProcess,
+    config: &takt_core::PlantConfig,
+    first: u64,
+    run: Duration,
+) -> u64 {
+    let line = &config.lines[0];
+    let options: Vec<String> = config
+        .options
+        .iter()
+        .map(|(key, values)| format!("{key}={}", values[0]))
+        .collect();
+    let mut every = tokio::time::interval(Duration::from_micros(1_000_000 / VEHICLES_PER_S));
+    let vehicles = VEHICLES_PER_S * run.as_secs();
+    let mut pending = Vec::new();
+    for v in first..first + vehicles {
+        every.tick().await;
+        for point in &line.broadcast_points {
+            let record = RawRecord {
+                seq: (v % u64::from(line.modulus)) as u32,
+                vin: format!("WBA{v:014}"),
+                body: format!("B{v}"),
+                model: config.models[(v % config.models.len() as u64) as usize]
+                    .code
+                    .clone(),
+                options: options.clone(),
+            };
+            let input = Input::Broadcast {
+                line: line.id.clone(),
+                point: point.id.clone(),
+                record,
+            };
+            pending.push(takt.writer.enqueue(input).await.unwrap());
+        }
+    }
+    for queued in pending {
+        let applied = queued.durable().await.unwrap();
+        assert!(!applied.outcome.is_rejected(), "{:?}", applied.outcome);
+    }
+    first + vehicles
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cut_for_30_s_at_100_vehicles_per_s_resumes_with_every_event_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = takt::config::parse(&dir.path().join("plant.toml"), &example_plant_only())
+        .expect("example");
+    cfg.controller.data_dir = dir.path().join("data");
+    let url = cfg.controller.database().url().to_owned();
+    let plant = cfg.plant.config.clone();
+    let token = token(&cfg).await;
+    let takt = InProcess::start(cfg).await;
+    let base = format!("http://{}", takt.addr);
+
+    let follower = Follower::start(&base, &token);
+    let next = broadcast_for(&takt, &plant, 1, BEFORE_CUT).await;
+    // Cut: the client goes away with what it has; the line does not wait for it.
+    let (before, _) = follower.stop().await;
+    assert!(!before.is_empty(), "nothing read before the cut");
+    let before_cut = before.len();
+    let next = broadcast_for(&takt, &plant, next, CUT).await;
+    let follower = Follower::resume(&base, &token, before);
+    broadcast_for(&takt, &plant, next, AFTER_CUT).await;
+
+    let store = Store::open(&url).await.unwrap();
+    let outbox: Vec<EventView> = {
+        let mut all = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |e: &EventView| e.id);
+            let page: Vec<EventView> = store
+                .events_after(&EventReader::Plant, after, 5_000)
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break all;
+            }
+            all.extend(page);
+        }
+    };
+    let newest = outbox.last().unwrap().id;
+    eventually(Duration::from_secs(60), "the client to catch up", || {
+        (follower.last_id() >= newest).then_some(())
+    })
+    .await;
+    let (received, connects) = follower.stop().await;
+    eprintln!(
+        "{} events in the outbox, {} received; {} before the cut",
+        outbox.len(),
+        received.len(),
+        before_cut
+    );
+    assert_eq!(connects, 1, "one reconnect after the cut, no other drop");
+    let ids: Vec<i64> = received.iter().map(|r| r.0).take(outbox.len()).collect();
+    let expected: Vec<i64> = outbox.iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids.len(),
+        expected.len(),
+        "events received against the outbox"
+    );
+    assert_eq!(ids, expected, "every event once, in order");
+    for ((id, kind, data), row) in received.iter().zip(&outbox) {
+        assert_eq!(
+            (kind, &data["payload"]),
+            (&row.kind, &row.payload),
+            "event {id}"
+        );
+    }
+    let vehicles = VEHICLES_PER_S * (BEFORE_CUT + CUT + AFTER_CUT).as_secs();
+    assert!(
+        outbox.len() as u64 > vehicles,
+        "{} events for {vehicles} vehicles",
+        outbox.len()
+    );
+    store.close().await;
+    takt.stop().await;
+}
