@@ -35,6 +35,7 @@ use utoipa_axum::routes;
 use super::ApiState;
 use super::auth::Caller;
 use super::problem::{ApiError, StreamProblems};
+use crate::runtime::Published;
 use crate::store::{EventReader, Store};
 
 /// How many outbox rows a backlog read takes at a time.
@@ -70,16 +71,46 @@ impl EventView {
         }
     }
 
+    fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// An event ready to send: its id, kind and JSON (an [`EventView`]), the JSON shared by every
+/// client a live event goes to.
+struct Wire {
+    id: i64,
+    kind: String,
+    json: Arc<str>,
+}
+
+impl Wire {
+    fn of_view(view: &EventView) -> Self {
+        Self {
+            id: view.id,
+            kind: view.kind.clone(),
+            json: Arc::from(view.encode()),
+        }
+    }
+
+    fn of_published(published: &Published) -> Self {
+        let event = &published.event;
+        Self {
+            id: i64::try_from(event.id).unwrap_or(i64::MAX),
+            kind: event.event.name().to_owned(),
+            json: published.wire(|e| EventView::of(e).encode()),
+        }
+    }
+
     fn sse(&self) -> Event {
         Event::default()
             .id(self.id.to_string())
-            .event(self.kind.clone())
-            .json_data(self)
-            .unwrap_or_else(|_| Event::default().comment("unencodable event"))
+            .event(self.kind.as_str())
+            .data(&*self.json)
     }
 
     fn ws(&self) -> Message {
-        Message::text(serde_json::to_string(self).unwrap_or_default())
+        Message::text(&*self.json)
     }
 }
 
@@ -183,7 +214,7 @@ async fn events(
     let follow = follow(&state, &caller, after).await?;
     let stream = futures_util::stream::unfold(follow, |mut follow| async move {
         let message = match follow.next().await? {
-            Next::Event(view) => view.sse(),
+            Next::Event(wire) => wire.sse(),
             Next::Closed(why) => Event::default().event("closed").data(why),
         };
         Some((Ok(message), follow))
@@ -234,7 +265,7 @@ async fn relay(mut socket: WebSocket, mut follow: Follow) {
             }
         };
         let message = match next {
-            Some(Next::Event(view)) => view.ws(),
+            Some(Next::Event(wire)) => wire.ws(),
             Some(Next::Closed(why)) => close(close_code::AGAIN, why),
             None => close(close_code::AWAY, "the controller is stopping"),
         };
@@ -254,7 +285,7 @@ fn close(code: u16, why: &str) -> Message {
 
 /// What a follower yields.
 enum Next {
-    Event(EventView),
+    Event(Wire),
     /// The server ends the stream, and says why: the last message.
     Closed(&'static str),
 }
@@ -263,7 +294,7 @@ enum Next {
 struct Follow {
     store: Store,
     reader: EventReader,
-    live: broadcast::Receiver<Arc<OutboxEvent>>,
+    live: broadcast::Receiver<Arc<Published>>,
     closing: watch::Receiver<bool>,
     /// The id of the last event sent (or the client's cursor); `None`: live only, nothing yet.
     sent: Option<i64>,
@@ -285,7 +316,7 @@ impl Follow {
         loop {
             if let Some(view) = self.backlog.pop_front() {
                 self.sent = Some(view.id);
-                return Some(Next::Event(view));
+                return Some(Next::Event(Wire::of_view(&view)));
             }
             if self.reading_backlog {
                 let after = self.sent.unwrap_or(0);
@@ -319,15 +350,16 @@ impl Follow {
                 _ = self.closing.changed() => return None,
             };
             match received {
-                Ok(event) => {
-                    let view = EventView::of(&event);
+                Ok(published) => {
+                    let tenant = published.event.tenant.as_deref();
                     let theirs = match &self.reader {
                         EventReader::Plant => true,
-                        EventReader::Tenant(t) => view.tenant.as_deref() == Some(t.as_str()),
+                        EventReader::Tenant(t) => tenant == Some(t.as_str()),
                     };
-                    if theirs && self.sent.is_none_or(|sent| view.id > sent) {
-                        self.sent = Some(view.id);
-                        return Some(Next::Event(view));
+                    let id = i64::try_from(published.event.id).unwrap_or(i64::MAX);
+                    if theirs && self.sent.is_none_or(|sent| id > sent) {
+                        self.sent = Some(id);
+                        return Some(Next::Event(Wire::of_published(&published)));
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {

@@ -12,7 +12,7 @@ pub mod idempotency;
 pub mod replay;
 pub mod writer;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -57,6 +57,31 @@ impl Submitted {
             input,
             origin: Origin::default(),
         }
+    }
+}
+
+/// An outbox event as the writer announces it after its commit. Its wire form is encoded once,
+/// by the first stream client that needs it, for every client: a fan-out to thousands must not
+/// encode the same event thousands of times.
+#[derive(Debug)]
+pub struct Published {
+    pub event: OutboxEvent,
+    wire: OnceLock<Arc<str>>,
+}
+
+impl Published {
+    pub fn new(event: OutboxEvent) -> Self {
+        Self {
+            event,
+            wire: OnceLock::new(),
+        }
+    }
+
+    /// The event as `encode` writes it, encoded on the first call only.
+    pub fn wire(&self, encode: impl FnOnce(&OutboxEvent) -> String) -> Arc<str> {
+        self.wire
+            .get_or_init(|| Arc::from(encode(&self.event)))
+            .clone()
     }
 }
 
@@ -242,7 +267,7 @@ impl Journaled {
         }
         for change in self.core.take_changes() {
             if let Change::Event(event) = &change {
-                staged.events.push(Arc::new(event.clone()));
+                staged.events.push(Arc::new(Published::new(event.clone())));
                 if !self.store_outbox {
                     continue;
                 }
@@ -340,7 +365,7 @@ pub struct Staged {
     answers: Vec<Answer>,
     actions: Vec<Action>,
     /// The outbox rows this batch writes, to announce once it is durable.
-    events: Vec<Arc<OutboxEvent>>,
+    events: Vec<Arc<Published>>,
     /// The core's state right after this batch, to save once the batch is durable.
     snapshot: Option<SnapshotDue>,
     /// What `/status` shows once this batch is durable; set by [`Journaled::seal`].
@@ -362,7 +387,7 @@ impl Staged {
     }
 
     /// The outbox events to announce: only after [`Staged::commit`].
-    pub fn take_events(&mut self) -> Vec<Arc<OutboxEvent>> {
+    pub fn take_events(&mut self) -> Vec<Arc<Published>> {
         std::mem::take(&mut self.events)
     }
 

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use std::sync::Arc;
-use takt_core::{Action, Input, OutboxEvent};
+use takt_core::{Action, Input};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::{Answer, Applied, Journaled, Staged, Submitted};
+use super::{Answer, Applied, Journaled, Published, Staged, Submitted};
 use crate::status::Status;
 use crate::store::Origin;
 use crate::store::{Store, StoreError};
@@ -54,7 +54,7 @@ struct Submission {
 pub struct Handle {
     tx: mpsc::Sender<Submission>,
     actions: broadcast::Sender<Action>,
-    events: broadcast::Sender<Arc<OutboxEvent>>,
+    events: broadcast::Sender<Arc<Published>>,
     status: watch::Receiver<Arc<Status>>,
     /// Set once by [`Handle::close`]: request handlers and streams hold handles of their own,
     /// so the writer cannot wait for the last one to drop before it stops.
@@ -116,7 +116,7 @@ impl Handle {
     }
 
     /// Outbox events, each announced once the commit that stored it is durable.
-    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<OutboxEvent>> {
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<Published>> {
         self.events.subscribe()
     }
 
@@ -175,7 +175,7 @@ pub fn spawn(journaled: Journaled, batch_max: usize) -> (Handle, JoinHandle<Jour
 #[derive(Debug)]
 struct Outputs {
     actions: broadcast::Sender<Action>,
-    events: broadcast::Sender<Arc<OutboxEvent>>,
+    events: broadcast::Sender<Arc<Published>>,
     status: watch::Sender<Arc<Status>>,
 }
 
