@@ -121,10 +121,10 @@ impl FromRequestParts<Arc<ApiState>> for Caller {
             .map(str::trim)
             .ok_or(ApiError::Unauthenticated)?;
         let id = token_id(token).ok_or(ApiError::Unauthenticated)?;
-        let stored = state
-            .store
-            .api_token(id)
-            .await?
+        let identities = state.writer.identities();
+        let stored = identities
+            .token(id)
+            .cloned()
             .ok_or(ApiError::Unauthenticated)?;
         if !verifies(token, &stored) {
             return Err(ApiError::Unauthenticated);

@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use takt_core::identity::Identities;
 use takt_core::{
     Action, Change, ConfigIndex, Core, Input, OutboxEvent, Outcome, PlantConfig, State,
 };
@@ -265,7 +266,9 @@ impl Journaled {
             }));
             self.since_snapshot += 1;
         }
+        let mut tokens_changed = false;
         for change in self.core.take_changes() {
+            tokens_changed |= matches!(change, Change::ApiToken(_));
             if let Change::Event(event) = &change {
                 staged.events.push(Arc::new(Published::new(event.clone())));
                 if !self.store_outbox {
@@ -273,6 +276,9 @@ impl Journaled {
                 }
             }
             staged.rows.push_change(change);
+        }
+        if tokens_changed {
+            staged.identities = Some(Arc::new(self.core.identities().clone()));
         }
         staged
             .actions
@@ -370,6 +376,8 @@ pub struct Staged {
     snapshot: Option<SnapshotDue>,
     /// What `/status` shows once this batch is durable; set by [`Journaled::seal`].
     status: Option<Status>,
+    /// The tokens as this batch leaves them, if it issued or revoked one.
+    identities: Option<Arc<Identities>>,
 }
 
 impl Staged {
@@ -384,6 +392,12 @@ impl Staged {
     /// the caller's to schedule: it is big, and the batch's actions need not wait for it.
     pub fn take_snapshot(&mut self) -> Option<SnapshotDue> {
         self.snapshot.take()
+    }
+
+    /// The tokens to authenticate against from now on, if this batch changed them: only after
+    /// [`Staged::commit`].
+    pub fn take_identities(&mut self) -> Option<Arc<Identities>> {
+        self.identities.take()
     }
 
     /// The outbox events to announce: only after [`Staged::commit`].

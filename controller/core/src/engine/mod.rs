@@ -455,6 +455,11 @@ impl Core {
         self.state.stations.values().filter_map(|s| s.task.as_ref())
     }
 
+    /// The API tokens, as the journal has issued and revoked them.
+    pub fn identities(&self) -> &Identities {
+        &self.state.identities
+    }
+
     /// Coverage of every family measured so far.
     pub fn coverages(&self) -> impl Iterator<Item = &Coverage> {
         self.state.coverage.values()
