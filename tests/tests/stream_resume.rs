@@ -1,10 +1,13 @@
 //! The event stream under load: a client reading it while broadcasts arrive at 100 vehicles/s
 //! is cut for 30 s, reconnects with its last id, and ends with every event of the outbox once,
-//! in order. (The same through SIGKILLs of the controller: the acceptance run's follower.)
+//! in order (the same through SIGKILLs of the controller: the acceptance run's follower); and a
+//! client that stops reading is closed with a reason while another keeps up, unslowed.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use takt::api::auth::new_token;
 use takt::api::events::EventView;
@@ -158,6 +161,113 @@ async fn a_client_cut_for_30_s_at_100_vehicles_per_s_resumes_with_every_event_on
         outbox.len() as u64 > vehicles,
         "{} events for {vehicles} vehicles",
         outbox.len()
+    );
+    store.close().await;
+    takt.stop().await;
+}
+
+/// A stream client that connects and then reads nothing, with a small receive buffer: its
+/// connection fills in a few thousand events, as a hung screen's would.
+async fn stalled_client(addr: std::net::SocketAddr, token: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request = format!(
+        "GET /api/v1/events HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Everything the server sends until it closes the connection, as text.
+async fn read_to_end(mut stream: tokio::net::TcpStream) -> String {
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut all))
+        .await
+        .expect("the server ends the stalled stream")
+        .unwrap();
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_with_a_reason_and_slows_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = takt::config::parse(&dir.path().join("plant.toml"), &example_plant_only())
+        .expect("example");
+    cfg.controller.data_dir = dir.path().join("data");
+    let url = cfg.controller.database().url().to_owned();
+    let plant = cfg.plant.config.clone();
+    let token = token(&cfg).await;
+    let takt = InProcess::start(cfg).await;
+    let base = format!("http://{}", takt.addr);
+
+    let reading = Follower::start(&base, &token);
+    eventually(Duration::from_secs(10), "the reader's first event", || {
+        (reading.last_id() > 0).then_some(())
+    })
+    .await;
+    let stalled = stalled_client(takt.addr, &token).await;
+    // ~21 events a vehicle: far more than a stalled connection and a client's live buffer
+    // (4,096 events) hold.
+    broadcast_for(&takt, &plant, 1, Duration::from_secs(10)).await;
+
+    // The stalled client gets what fitted, in order, then why it was closed.
+    let text = read_to_end(stalled).await;
+    let ids: Vec<i64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id:"))
+        .map(|id| id.trim().parse().unwrap())
+        .collect();
+    assert!(!ids.is_empty(), "the stalled client got nothing at all");
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "a gap before the close"
+    );
+    let closing = text
+        .split("\n\n")
+        .find(|m| m.lines().any(|l| l.replace(' ', "") == "event:closed"))
+        .unwrap_or_else(|| panic!("no closing message after id {}", ids[ids.len() - 1]));
+    assert!(closing.contains("too slow"), "{closing}");
+
+    // Resuming from its last id, it gets the rest; the reader was never held up nor cut.
+    let store = Store::open(&url).await.unwrap();
+    let newest = store
+        .events_after::<EventView>(&EventReader::Plant, 0, u32::MAX)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .id;
+    let last = *ids.last().unwrap();
+    assert!(
+        last < newest,
+        "the stalled client was closed before the end"
+    );
+    let resumed = Follower::resume(
+        &base,
+        &token,
+        vec![(last, String::new(), serde_json::Value::Null)],
+    );
+    eventually(
+        Duration::from_secs(60),
+        "the resumed client to catch up",
+        || (resumed.last_id() >= newest).then_some(()),
+    )
+    .await;
+    let (rest, _) = resumed.stop().await;
+    let rest: Vec<i64> = rest.iter().skip(1).map(|r| r.0).collect();
+    assert_eq!(rest, ((last + 1)..=newest).collect::<Vec<_>>());
+    eventually(
+        Duration::from_secs(60),
+        "the reader to reach the end",
+        || (reading.last_id() >= newest).then_some(()),
+    )
+    .await;
+    let (read, connects) = reading.stop().await;
+    assert_eq!(connects, 1, "the reader was closed too");
+    assert!(
+        read.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "the reader saw a gap"
     );
     store.close().await;
     takt.stop().await;
