@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use takt_core::{Action, DeviceIntent, Input};
+use takt_core::{Action, DeviceIntent, Input, PointId};
 use takt_plc_bridge::modbus::driver;
 use takt_plc_bridge::modbus::profile::LampState;
 use takt_plc_bridge::opcua::SourceHandle;
@@ -19,7 +19,7 @@ use crate::runtime::writer::Handle;
 pub(super) struct Router {
     pub(super) lamps: Arc<LampMap>,
     pub(super) drivers: BTreeMap<String, driver::Handle>,
-    pub(super) sources: Arc<BTreeMap<(String, String), SourceHandle>>,
+    pub(super) sources: Arc<BTreeMap<PointId, SourceHandle>>,
 }
 
 impl Router {
@@ -66,7 +66,7 @@ impl Router {
                     from,
                     to,
                 } => {
-                    if let Some(source) = self.sources.get(&(line, point)) {
+                    if let Some(source) = self.sources.get(&PointId::new(line, point)) {
                         source.backfill(from.value(), to.value()).await;
                     }
                 }

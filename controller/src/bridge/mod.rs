@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use takt_core::Input;
+use takt_core::{Input, PointId};
 use takt_plc_bridge::modbus::driver::{self, DriverConfig};
 use takt_plc_bridge::opcua::{self, InputSink, SinkError, SourceHandle};
 use tokio::task::JoinHandle;
@@ -62,7 +62,7 @@ impl InputSink for JournalSink {
 /// The running sources and drivers.
 #[derive(Debug)]
 pub struct Bridge {
-    sources: Arc<BTreeMap<(String, String), SourceHandle>>,
+    sources: Arc<BTreeMap<PointId, SourceHandle>>,
     tasks: Vec<JoinHandle<()>>,
     health: Arc<Health>,
     /// Each device's driver and what its lamps show after a stop.
@@ -81,14 +81,10 @@ impl Bridge {
         let sink = Arc::new(JournalSink(writer.clone()));
         let mut sources = BTreeMap::new();
         for source in &cfg.sources {
-            let key = (source.line.clone(), source.point.clone());
+            let key = PointId::new(&source.line, &source.point);
             let handle = opcua::spawn(source.clone(), sink.clone())
-                .with_context(|| format!("OPC UA source {}/{}", source.line, source.point))?;
-            health.add_source(
-                format!("{}/{}", key.0, key.1),
-                &source.endpoint,
-                handle.watch(),
-            );
+                .with_context(|| format!("OPC UA source {key}"))?;
+            health.add_source(key.to_string(), &source.endpoint, handle.watch());
             sources.insert(key, handle);
         }
         let sources = Arc::new(sources);

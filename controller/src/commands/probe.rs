@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use takt::config::plant_io::resolve_profile;
 use takt::config::{self, Config};
+use takt_core::PointId;
 use takt_plc_bridge::{modbus, opcua};
 
 /// One line of the report.
@@ -74,7 +75,7 @@ pub(crate) async fn probe(config_path: &Path) -> Result<(), ExitCode> {
 }
 
 async fn probe_source(i: usize, source: &opcua::SourceConfig, report: &mut Vec<Reported>) {
-    let name = format!("{}/{}", source.line, source.point);
+    let name = PointId::new(&source.line, &source.point).to_string();
     match opcua::probe::probe(source).await {
         Ok(findings) => {
             for f in findings {

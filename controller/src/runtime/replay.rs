@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use takt_core::{AlarmState, ConfigIndex, Core, Outcome};
+use takt_core::{AlarmState, ConfigIndex, Core, Outcome, PointId};
 
 use crate::store::{Store, StoreError};
 
@@ -73,7 +73,8 @@ pub async fn replay_journal(
             let next = core
                 .expected_seq(&line.id, &point.id)
                 .map_or_else(|| "(nothing received)".to_owned(), |q| q.to_string());
-            s.expected.insert(format!("{}/{}", line.id, point.id), next);
+            s.expected
+                .insert(PointId::new(&line.id, &point.id).to_string(), next);
         }
     }
     s.live_vehicles = core.vehicles().count();

@@ -19,6 +19,7 @@ use ::opcua::types::{
     NodeId, NumericRange, ReadValueId, StatusCode, TimestampsToReturn, Variant, WriteValue,
 };
 use futures_util::StreamExt;
+use takt_core::PointId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -84,7 +85,7 @@ pub(crate) fn client(cfg: &SourceConfig) -> Result<Client, LinkError> {
     let interval = cfg.publishing_interval();
     if cfg.insecure_skip_cert_checks && cfg.security != Security::None {
         tracing::warn!(
-            source = %format!("{}/{}", cfg.line, cfg.point),
+            source = %PointId::new(&cfg.line, &cfg.point),
             "insecure_skip_cert_checks: the server certificate's host name, application URI and \
              dates are not checked"
         );

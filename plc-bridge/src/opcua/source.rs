@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use ::opcua::types::{DataValue, Variant};
 use serde::Serialize;
-use takt_core::{AlarmKind, Input, RawRecord};
+use takt_core::{AlarmKind, Input, PointId, RawRecord};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{MissedTickBehavior, sleep};
@@ -120,7 +120,7 @@ pub fn spawn<S: InputSink>(cfg: SourceConfig, sink: Arc<S>) -> Result<SourceHand
     let (backfill, commands) = mpsc::channel(16);
     let (status_tx, status) = watch::channel(SourceStatus::default());
     let source = Source {
-        subject: format!("{}/{}", cfg.line, cfg.point),
+        subject: PointId::new(&cfg.line, &cfg.point).to_string(),
         cfg,
         sink,
         status: status_tx,

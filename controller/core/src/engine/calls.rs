@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{Core, Occupant};
 use crate::alarm::AlarmKind;
 use crate::config::{FamilyConfig, Sequencing};
+use crate::ids::PointId;
 use crate::io::{Outcome, StreamEvent};
 use crate::model::{Call, CallId, CallStatus, RackStatus, Vehicle, VehicleId, VehicleStatus};
 use crate::record::Record;
@@ -149,7 +150,7 @@ impl Core {
         pos: u64,
         record: Record,
     ) {
-        let subject = format!("{line}/{point}");
+        let subject = PointId::new(line, point).to_string();
         let vid = match self.point(line, point).and_then(|ps| ps.at.get(&pos)) {
             Some(Occupant::Vehicle(id)) => *id,
             _ => {

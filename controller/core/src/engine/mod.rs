@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::alarm::{AlarmBook, AlarmKey, AlarmKind};
 use crate::config::ConfigIndex;
 use crate::identity::Identities;
+use crate::ids::PointId;
 use crate::io::{Action, Change, DeviceIntent, Input, OutboxEvent, Outcome, StreamEvent};
 use crate::model::{
     Call, CallId, Coverage, LightTarget, LineStatus, Rack, Task, TaskId, Vehicle, VehicleId,
@@ -389,7 +390,7 @@ impl Core {
             }
         }
         for (line, point, settled, still_held) in expired {
-            let subject = format!("{line}/{point}");
+            let subject = PointId::new(line.as_str(), point.as_str()).to_string();
             let unknown: u64 = settled
                 .iter()
                 .map(|s| match s {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Core, Occupant};
 use crate::alarm::AlarmKind;
+use crate::ids::PointId;
 use crate::io::{Action, Outcome};
 use crate::model::{CallStatus, VehicleStatus};
 use crate::record::{RawRecord, Record};
@@ -25,7 +26,7 @@ impl Core {
         if self.point(line, point).is_none() {
             return Outcome::Rejected(format!("no broadcast point `{point}` on line `{line}`"));
         }
-        let subject = format!("{line}/{point}");
+        let subject = PointId::new(line, point).to_string();
         match Record::validate(raw, lc, &self.cfg) {
             Ok(record) => {
                 self.record_judged(now, &subject, false);
@@ -106,7 +107,7 @@ impl Core {
     ) -> (Outcome, bool) {
         let seq = record.seq;
         // Built only when an alarm needs it: this runs for every record.
-        let subject = || format!("{line}/{point}");
+        let subject = || PointId::new(line, point).to_string();
         let Some(ps) = self.point_mut(line, point) else {
             return (Outcome::Rejected(format!("no point {}", subject())), false);
         };
@@ -220,7 +221,7 @@ impl Core {
                 self.alarm_event(
                     now,
                     AlarmKind::RecordRejected,
-                    &format!("{line}/{point}"),
+                    &PointId::new(line, point).to_string(),
                     format!(
                         "record {} rejected: VIN {} is already in sequence; send a resequence to move it",
                         record.seq, record.vin
