@@ -647,8 +647,9 @@ mod bodies {
         assert_eq!(store.oldest_event_id().await.expect("oldest"), None);
         assert_eq!(store.prune_events(at(1_000, 0)).await.expect("prune"), 0);
         // 4,500 events: more than two prune chunks older than the cut-off at 101 s, with
-        // fractions of every length around it (whole seconds, milli-, microseconds), then
-        // younger ones, the first exactly at the cut-off.
+        // fractions of every length around it (whole seconds, milli-, microseconds), but for
+        // event 3,000, stamped at 102 s (the events after it were stamped earlier, as after a
+        // clock step back); then younger ones, the first exactly at the cut-off.
         let old_micros = [0, 500_000, 250_001, 999_999, 100];
         let event = |id: u64, at: DateTime<Utc>| {
             Change::Event(OutboxEvent {
@@ -659,16 +660,28 @@ mod bodies {
             })
         };
         let mut changes: Vec<Change> = (1..=4_000)
-            .map(|id| event(id, at(100, old_micros[id as usize % old_micros.len()])))
+            .map(|id| match id {
+                3_000 => event(id, at(102, 0)),
+                _ => event(id, at(100, old_micros[id as usize % old_micros.len()])),
+            })
             .collect();
         changes.extend((4_001..=4_500).map(|id| event(id, at(101, (id as i64 - 4_001) * 10))));
         store.commit(&[], &changes).await.expect("commit events");
         assert_eq!(store.oldest_event_id().await.expect("oldest"), Some(1));
 
-        assert_eq!(store.prune_events(at(101, 0)).await.expect("prune"), 4_000);
-        assert_eq!(store.oldest_event_id().await.expect("oldest"), Some(4_001));
+        // Only the run of ids before the first one at or after the cut-off goes: nothing is
+        // cut out of the middle, so the oldest id kept says what a cursor has lost.
+        assert_eq!(store.prune_events(at(101, 0)).await.expect("prune"), 2_999);
+        assert_eq!(store.oldest_event_id().await.expect("oldest"), Some(3_000));
+        assert_eq!(
+            store.prune_events(at(101, 500_000)).await.expect("prune"),
+            0
+        );
         // Everything old goes but the newest, which says where the outbox stands.
-        assert_eq!(store.prune_events(at(10_000, 0)).await.expect("prune"), 499);
+        assert_eq!(
+            store.prune_events(at(10_000, 0)).await.expect("prune"),
+            1_500
+        );
         assert_eq!(store.oldest_event_id().await.expect("oldest"), Some(4_500));
         assert_eq!(store.prune_events(at(10_000, 0)).await.expect("prune"), 0);
         store.close().await;

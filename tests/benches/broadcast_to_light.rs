@@ -30,7 +30,7 @@ use takt_sim_line::floor::Floor;
 use takt_sim_line::player::Sim;
 use takt_sim_line::truth::{Fact, Truth};
 use takt_tests::disk::{DiskProbe, fsyncs};
-use takt_tests::{Controller, repo_root, venv_python};
+use takt_tests::{Controller, repo_root, rss_kib, venv_python};
 
 const STATIONS: u32 = 40;
 /// Stations per light module (Modbus gateway): two gateways, each polled on its own connection.
@@ -347,17 +347,6 @@ fn report(peer: &str, rate: f64, measured: &[Option<u64>], mut disk: Vec<u64>) {
         show(disk_at(0.99)),
         show(disk.last())
     );
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// A warm-up, then each of `rates`, one line each (and where Takt's time went, given its

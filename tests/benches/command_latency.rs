@@ -8,17 +8,14 @@
 //! e.g. `-- 50`). Figures go to BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use takt::api::auth::new_token;
-use takt::runtime::{Journaled, Submitted};
-use takt::store::Store;
 use takt_core::Input;
-use takt_core::identity::{IdentityInput, Role, Scope};
+use takt_core::identity::{Role, Scope};
+use takt_tests::InProcess;
 use takt_tests::disk::{DiskProbe, quantile};
-use takt_tests::{InProcess, example_plant_only};
+use takt_tests::driving::{plant_only_config, seed_tokens};
 
 /// The allocator the `takt` binary runs with.
 #[global_allocator]
@@ -44,27 +41,6 @@ fn main() {
         .block_on(run(clients));
 }
 
-async fn tokens(cfg: &takt::config::Config, n: usize) -> Vec<String> {
-    let store = Store::open(cfg.controller.database().url()).await.unwrap();
-    let (mut journaled, _) = Journaled::open(Arc::new(cfg.plant.clone()), store, 0)
-        .await
-        .unwrap();
-    let mut tokens = Vec::new();
-    let mut batch = Vec::new();
-    for i in 0..n {
-        let scope = Scope::Role {
-            role: Role::Operator,
-        };
-        let made = new_token(scope, &format!("HMI {i}")).unwrap();
-        tokens.push(made.token);
-        let input = Input::Identity(IdentityInput::IssueToken(made.grant));
-        batch.push(Submitted::plant(chrono::Utc::now(), input));
-    }
-    journaled.apply_submitted(batch).await.unwrap();
-    journaled.store().close().await;
-    tokens
-}
-
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).unwrap()
 }
@@ -75,9 +51,7 @@ fn ms(us: u64) -> String {
 
 async fn run(clients: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = takt::config::parse(&dir.path().join("plant.toml"), &example_plant_only())
-        .expect("example");
-    cfg.controller.data_dir = dir.path().join("data");
+    let cfg = plant_only_config(dir.path());
     let stations: Vec<String> = cfg
         .plant
         .config
@@ -85,7 +59,19 @@ async fn run(clients: usize) {
         .iter()
         .map(|s| s.id.clone())
         .collect();
-    let tokens = tokens(&cfg, clients).await;
+    let labels: Vec<String> = (0..clients).map(|i| format!("HMI {i}")).collect();
+    let grants: Vec<(Scope, &str)> = labels
+        .iter()
+        .map(|label| {
+            (
+                Scope::Role {
+                    role: Role::Operator,
+                },
+                label.as_str(),
+            )
+        })
+        .collect();
+    let tokens = seed_tokens(&cfg, &grants).await;
     let takt = InProcess::start(cfg).await;
     let base = format!("http://{}", takt.addr);
     let http = reqwest::Client::new();

@@ -5,7 +5,7 @@
 //! memory per idle client.
 //!
 //! Run: `cargo bench -p takt-tests --bench stream_fanout` (add client counts to choose them,
-//! e.g. `-- 100 2000`; default 1, 100, 500, 2000). Figures go to BENCHMARKS.md.
+//! e.g. `-- 100 2000`; default 1, 100, 250, 2000). Figures go to BENCHMARKS.md.
 //!
 //! The controller runs in this process (the `App` `takt run` serves, with its allocator); the
 //! clients run in a second process (this binary again, `clients` mode), so the controller's
@@ -16,16 +16,12 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use takt::api::auth::new_token;
-use takt::runtime::{Journaled, Submitted};
-use takt::store::Store;
-use takt_core::identity::{IdentityInput, Role, Scope};
-use takt_core::{Input, RawRecord};
-use takt_tests::{InProcess, example_plant_only};
+use takt_core::identity::{Role, Scope};
+use takt_tests::driving::{broadcast_vehicles, plant_only_config, seed_tokens};
+use takt_tests::{InProcess, rss_kib};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The allocator the `takt` binary runs with, so the memory figures are the binary's.
@@ -37,7 +33,7 @@ const VEHICLES_PER_S: u64 = 100;
 const MEASURE: Duration = Duration::from_secs(10);
 /// Clients per token: the per-token rate limit (50/s) lets this many connect at once.
 const PER_TOKEN: usize = 40;
-const DEFAULT_COUNTS: [usize; 4] = [1, 100, 500, 2_000];
+const DEFAULT_COUNTS: [usize; 4] = [1, 100, 250, 2_000];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -59,50 +55,26 @@ fn main() {
     rt.block_on(controller(&counts));
 }
 
-/// Tokens journaled before the controller starts, as `takt token create` does.
-async fn tokens(cfg: &takt::config::Config, n: usize) -> Vec<String> {
-    let store = Store::open(cfg.controller.database().url()).await.unwrap();
-    let (mut journaled, _) = Journaled::open(Arc::new(cfg.plant.clone()), store, 0)
-        .await
-        .unwrap();
-    let mut tokens = Vec::new();
-    let mut batch = Vec::new();
-    for i in 0..n {
-        let made = new_token(
-            Scope::Role {
-                role: Role::Operator,
-            },
-            &format!("screen {i}"),
-        )
-        .unwrap();
-        tokens.push(made.token);
-        let input = Input::Identity(IdentityInput::IssueToken(made.grant));
-        batch.push(Submitted::plant(chrono::Utc::now(), input));
-    }
-    journaled.apply_submitted(batch).await.unwrap();
-    journaled.store().close().await;
-    tokens
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 async fn controller(counts: &[usize]) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = takt::config::parse(&dir.path().join("plant.toml"), &example_plant_only())
-        .expect("example");
-    cfg.controller.data_dir = dir.path().join("data");
+    let cfg = plant_only_config(dir.path());
     let plant = cfg.plant.config.clone();
     let most = counts.iter().copied().max().unwrap_or(1);
-    let tokens = tokens(&cfg, most.div_ceil(PER_TOKEN)).await;
+    let labels: Vec<String> = (0..most.div_ceil(PER_TOKEN))
+        .map(|i| format!("screen {i}"))
+        .collect();
+    let grants: Vec<(Scope, &str)> = labels
+        .iter()
+        .map(|label| {
+            (
+                Scope::Role {
+                    role: Role::Operator,
+                },
+                label.as_str(),
+            )
+        })
+        .collect();
+    let tokens = seed_tokens(&cfg, &grants).await;
     let token_file = dir.path().join("tokens");
     std::fs::write(&token_file, tokens.join("\n")).unwrap();
     let takt = InProcess::start(cfg).await;
@@ -121,7 +93,7 @@ async fn controller(counts: &[usize]) {
     for &n in counts {
         // Let the previous clients' connections go before measuring memory again.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let rss_before = rss_kib();
+        let rss_before = rss_kib(std::process::id());
         let mut child = Command::new(std::env::current_exe().unwrap())
             .arg("clients")
             .arg(&base)
@@ -140,9 +112,12 @@ async fn controller(counts: &[usize]) {
             .parse()
             .unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let idle_per_client = rss_kib().saturating_sub(rss_before) as f64 / connected.max(1) as f64;
+        let idle_per_client =
+            rss_kib(std::process::id()).saturating_sub(rss_before) as f64 / connected.max(1) as f64;
         let started = std::time::Instant::now();
-        vehicle = broadcast_for(&takt, &plant, vehicle, MEASURE).await;
+        let count = VEHICLES_PER_S * MEASURE.as_secs();
+        vehicle =
+            broadcast_vehicles(&takt.writer, &plant, vehicle, count, Some(VEHICLES_PER_S)).await;
         let took = started.elapsed().as_secs_f64();
         // Let the last events reach everyone, then ask for the figures.
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -167,49 +142,6 @@ async fn controller(counts: &[usize]) {
         );
     }
     takt.stop().await;
-}
-
-/// Broadcasts vehicles from `first` at [`VEHICLES_PER_S`] for `run`, queued as OPC UA sources
-/// queue them; returns the next vehicle.
-async fn broadcast_for(
-    takt: &InProcess,
-    config: &takt_core::PlantConfig,
-    first: u64,
-    run: Duration,
-) -> u64 {
-    let line = &config.lines[0];
-    let options: Vec<String> = config
-        .options
-        .iter()
-        .map(|(key, values)| format!("{key}={}", values[0]))
-        .collect();
-    let mut every = tokio::time::interval(Duration::from_micros(1_000_000 / VEHICLES_PER_S));
-    let vehicles = VEHICLES_PER_S * run.as_secs();
-    let mut pending = Vec::new();
-    for v in first..first + vehicles {
-        every.tick().await;
-        for point in &line.broadcast_points {
-            let record = RawRecord {
-                seq: (v % u64::from(line.modulus)) as u32,
-                vin: format!("WBA{v:014}"),
-                body: format!("B{v}"),
-                model: config.models[(v % config.models.len() as u64) as usize]
-                    .code
-                    .clone(),
-                options: options.clone(),
-            };
-            let input = Input::Broadcast {
-                line: line.id.clone(),
-                point: point.id.clone(),
-                record,
-            };
-            pending.push(takt.writer.enqueue(input).await.unwrap());
-        }
-    }
-    for queued in pending {
-        queued.durable().await.unwrap();
-    }
-    first + vehicles
 }
 
 /// What one client saw.

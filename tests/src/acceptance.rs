@@ -11,17 +11,16 @@ use std::time::Duration;
 
 use std::sync::PoisonError;
 
-use takt::api::auth::new_token;
 use takt::api::events::EventView;
-use takt::runtime::{Journaled, Submitted};
 use takt::store::{EventReader, JournalEntry, Store};
-use takt_core::identity::{IdentityInput, Role, Scope};
+use takt_core::identity::{Role, Scope};
 use takt_core::model::CallStatus;
 use takt_core::{Action, AlarmKind, Core, Input, Outcome, PlantConfig, StreamEvent};
 use takt_sim_line::player::Sim;
 use takt_sim_line::scenario::{Fault, Scenario};
 use takt_sim_line::truth::{Entry, Fact, Truth};
 
+use crate::driving::seed_tokens;
 use crate::follower::{Follower, Received};
 use crate::{Controller, eventually, example_config, floor, repo_root, wired_example};
 
@@ -128,7 +127,12 @@ pub async fn play(scenario: Scenario, kill_after: &[u32]) -> Run {
     let config_path = dir.path().join("plant.toml");
     std::fs::write(&config_path, wired_example(&sim, dir.path())).expect("write config");
     let cfg = takt::config::load(&config_path).expect("wired example is valid");
-    let token = seed_reader_token(&cfg).await;
+    let reader = Scope::Role {
+        role: Role::Supervisor,
+    };
+    let token = seed_tokens(&cfg, &[(reader, "acceptance stream follower")])
+        .await
+        .remove(0);
 
     let mut controller = Controller::start(dir.path(), &config_path).await;
     // A stream client that follows the outbox through every kill, as a supplier's would.
@@ -217,32 +221,6 @@ pub async fn play(scenario: Scenario, kill_after: &[u32]) -> Run {
         streamed,
         stream_connects,
     }
-}
-
-/// A supervisor token for the stream follower, journaled before the controller starts (as
-/// `takt token create` does).
-async fn seed_reader_token(cfg: &takt::config::Config) -> String {
-    let store = Store::open(cfg.controller.database().url())
-        .await
-        .expect("the controller's store");
-    let (mut journaled, _) = Journaled::open(Arc::new(cfg.plant.clone()), store, 0)
-        .await
-        .expect("journal");
-    let made = new_token(
-        Scope::Role {
-            role: Role::Supervisor,
-        },
-        "acceptance stream follower",
-    )
-    .expect("randomness");
-    let input = Input::Identity(IdentityInput::IssueToken(made.grant));
-    let submitted = Submitted::plant(chrono::Utc::now(), input);
-    journaled
-        .apply_submitted(vec![submitted])
-        .await
-        .expect("token journaled");
-    journaled.store().close().await;
-    made.token
 }
 
 /// The whole outbox, in id order.

@@ -7,6 +7,7 @@
 
 pub mod acceptance;
 pub mod disk;
+pub mod driving;
 pub mod follower;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -384,4 +385,17 @@ pub fn http_get(url: &str) -> String {
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     assert!(head.starts_with("HTTP/1.1 200"), "{url}: {head}");
     body.to_owned()
+}
+
+/// The resident memory of process `pid` in KiB (Linux); 0 if it cannot be read.
+#[must_use]
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -3,44 +3,13 @@
 //! OpenAPI document.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::sync::Arc;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use takt::api::auth::new_token;
-use takt::config::Config;
-use takt::runtime::{Journaled, Submitted};
 use takt::store::{JournalEntry, Store};
-use takt_core::identity::{IdentityInput, Role, Scope};
+use takt_core::identity::{Role, Scope};
 use takt_core::{AlarmKind, Input};
-use takt_tests::{InProcess, example_plant_only};
-
-fn config(dir: &Path) -> Config {
-    let mut cfg =
-        takt::config::parse(&dir.join("plant.toml"), &example_plant_only()).expect("example");
-    cfg.controller.data_dir = dir.join("data");
-    cfg
-}
-
-/// Journals tokens before the controller starts, as `takt token create` does; returns them.
-async fn seed_tokens(cfg: &Config, scopes: &[(Scope, &str)]) -> Vec<String> {
-    let store = Store::open(cfg.controller.database().url()).await.unwrap();
-    let (mut journaled, _) = Journaled::open(Arc::new(cfg.plant.clone()), store, 0)
-        .await
-        .unwrap();
-    let mut tokens = Vec::new();
-    let mut batch = Vec::new();
-    for (scope, label) in scopes {
-        let made = new_token(scope.clone(), label).unwrap();
-        tokens.push(made.token);
-        let input = Input::Identity(IdentityInput::IssueToken(made.grant));
-        batch.push(Submitted::plant(chrono::Utc::now(), input));
-    }
-    journaled.apply_submitted(batch).await.unwrap();
-    journaled.store().close().await;
-    tokens
-}
+use takt_tests::InProcess;
+use takt_tests::driving::{broadcast_vehicles, plant_only_config, seed_tokens};
 
 fn role(role: Role) -> Scope {
     Scope::Role { role }
@@ -112,7 +81,7 @@ struct Plant {
 
 async fn plant() -> Plant {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let cfg = plant_only_config(dir.path());
     let url = cfg.controller.database().url().to_owned();
     let tokens = seed_tokens(
         &cfg,
@@ -856,11 +825,21 @@ async fn the_websocket_sends_what_the_outbox_holds_and_a_pruned_cursor_is_answer
     );
 
     // Everything older than tomorrow goes, but the newest event, which marks where it stands.
-    // (The line's next heartbeat is a takt away: nothing lands behind this read.)
+    // (Read again: a takt status may have landed since, if the venv was being made.)
+    let kept: Vec<takt::api::events::EventView> = p
+        .store
+        .events_after(&takt::store::EventReader::Plant, 0, 10_000)
+        .await
+        .unwrap();
     let tomorrow = chrono::Utc::now() + chrono::TimeDelta::days(1);
-    assert_eq!(p.store.prune_events(tomorrow).await.unwrap(), n as u64 - 1);
-    let newest = outbox[n - 1].id;
-    assert_eq!(p.store.oldest_event_id().await.unwrap(), Some(newest));
+    let pruned = p.store.prune_events(tomorrow).await.unwrap();
+    let newest = p.store.oldest_event_id().await.unwrap().unwrap();
+    assert!(
+        pruned as usize >= kept.len() - 1,
+        "{pruned} of {}",
+        kept.len()
+    );
+    assert!(newest >= kept[kept.len() - 1].id);
     for stream in ["/api/v1/events", "/api/v1/events/ws"] {
         let (status, answer, content_type) = p
             .api
@@ -880,47 +859,17 @@ async fn the_websocket_sends_what_the_outbox_holds_and_a_pruned_cursor_is_answer
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0]["refused"], 410, "{refused:?}");
     // From just before the oldest kept, nothing is missing: the stream goes on.
-    assert_eq!(
-        ws_follow(&p.api, &p.operator, newest - 1, 1).await,
-        as_json[n - 1..]
-    );
+    let last = ws_follow(&p.api, &p.operator, newest - 1, 1).await;
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0]["id"], newest, "{last:?}");
     p.takt.stop().await;
-}
-
-/// `n` vehicles broadcast at every point of the example's first line, as its PLC would.
-async fn broadcast_vehicles(plant: &Plant, n: u32) {
-    let cfg = takt::config::parse(Path::new("plant.toml"), &example_plant_only()).unwrap();
-    let config = &cfg.plant.config;
-    let line = &config.lines[0];
-    let options: Vec<String> = config
-        .options
-        .iter()
-        .map(|(key, values)| format!("{key}={}", values[0]))
-        .collect();
-    for v in 1..=n {
-        for point in &line.broadcast_points {
-            let record = takt_core::RawRecord {
-                seq: v,
-                vin: format!("WBA{v:014}"),
-                body: format!("B{v}"),
-                model: config.models[0].code.clone(),
-                options: options.clone(),
-            };
-            let input = Input::Broadcast {
-                line: line.id.clone(),
-                point: point.id.clone(),
-                record,
-            };
-            let answer = plant.takt.writer.submit(input).await.unwrap();
-            assert!(!answer.outcome.is_rejected(), "{:?}", answer.outcome);
-        }
-    }
 }
 
 #[tokio::test]
 async fn line_status_and_coverage_read_by_cursor() {
     let p = plant().await;
-    broadcast_vehicles(&p, 5).await;
+    let example = plant_only_config(p._dir.path());
+    broadcast_vehicles(&p.takt.writer, &example.plant.config, 1, 5, None).await;
     let (status, lines, _) = p
         .api
         .call(Method::GET, "/api/v1/lines", Some(&p.yard), None, None)

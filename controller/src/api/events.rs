@@ -63,7 +63,7 @@ pub struct EventView {
 impl EventView {
     fn of(event: &OutboxEvent) -> Self {
         Self {
-            id: i64::try_from(event.id).unwrap_or(i64::MAX),
+            id: event_id(event),
             at: event.at,
             tenant: event.tenant.clone(),
             kind: event.event.name().to_owned(),
@@ -74,6 +74,11 @@ impl EventView {
     fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// An event's id as the API shows it (ids never reach `i64::MAX`: they count events).
+fn event_id(event: &OutboxEvent) -> i64 {
+    i64::try_from(event.id).unwrap_or(i64::MAX)
 }
 
 /// An event ready to send: its id, kind and JSON (an [`EventView`]), the JSON shared by every
@@ -96,7 +101,7 @@ impl Wire {
     fn of_published(published: &Published) -> Self {
         let event = &published.event;
         Self {
-            id: i64::try_from(event.id).unwrap_or(i64::MAX),
+            id: event_id(event),
             kind: event.event.name().to_owned(),
             json: published.wire(|e| EventView::of(e).encode()),
         }
@@ -191,6 +196,7 @@ async fn follow(state: &ApiState, caller: &Caller, after: Option<i64>) -> Result
         sent: after,
         backlog: VecDeque::new(),
         reading_backlog: after.is_some(),
+        caught_up: false,
         ended: false,
         _permit: permit,
     })
@@ -215,7 +221,7 @@ async fn events(
     let stream = futures_util::stream::unfold(follow, |mut follow| async move {
         let message = match follow.next().await? {
             Next::Event(wire) => wire.sse(),
-            Next::Closed(why) => Event::default().event("closed").data(why),
+            Next::Closed(why) => Event::default().event("closed").data(why.reason()),
         };
         Some((Ok(message), follow))
     });
@@ -226,7 +232,8 @@ async fn events(
     summary = "The event stream over a WebSocket: the same events and cursor as the SSE stream",
     description = "Each text message is one EventView. Resume with `?after=` the last id received. \
         The server pings every 15 s and ends the stream with a close frame whose reason says why \
-        (1013: too slow, reconnect; 1001: the controller is stopping).",
+        (1013: too slow, reconnect with your cursor; 4410: the events after your \
+        cursor are no longer kept; 1001: the controller is stopping).",
     params(StreamParams),
     responses((status = 101, description = "Switching to the WebSocket protocol"), StreamProblems),
     security(("bearer" = [])))]
@@ -251,22 +258,28 @@ async fn relay(mut socket: WebSocket, mut follow: Follow) {
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     loop {
-        let next = tokio::select! {
-            next = follow.next() => next,
-            received = socket.recv() => match received {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => continue,
-            },
-            _ = ping.tick() => {
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
-                    return;
+        // One `next` awaited across the client's frames and the pings, so a chatty client
+        // does not restart a backlog read each time it speaks.
+        let next = {
+            let mut next = std::pin::pin!(follow.next());
+            loop {
+                tokio::select! {
+                    next = &mut next => break next,
+                    received = socket.recv() => match received {
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                        Some(Ok(_)) => {}
+                    },
+                    _ = ping.tick() => {
+                        if socket.send(Message::Ping(Default::default())).await.is_err() {
+                            return;
+                        }
+                    }
                 }
-                continue;
             }
         };
         let message = match next {
             Some(Next::Event(wire)) => wire.ws(),
-            Some(Next::Closed(why)) => close(close_code::AGAIN, why),
+            Some(Next::Closed(why)) => close(why.ws_code(), why.reason()),
             None => close(close_code::AWAY, "the controller is stopping"),
         };
         let last = matches!(message, Message::Close(_));
@@ -287,7 +300,40 @@ fn close(code: u16, why: &str) -> Message {
 enum Next {
     Event(Wire),
     /// The server ends the stream, and says why: the last message.
-    Closed(&'static str),
+    Closed(Closing),
+}
+
+/// Why the server ends a stream.
+#[derive(Clone, Copy)]
+enum Closing {
+    /// The client fell behind its live buffer: reconnecting with its cursor resumes.
+    TooSlow,
+    /// The outbox no longer keeps what follows the client's cursor: reconnecting gets 410.
+    CursorGone,
+    /// The outbox could not be read: reconnecting later resumes.
+    Unreadable,
+}
+
+impl Closing {
+    fn reason(self) -> &'static str {
+        match self {
+            Closing::TooSlow => "too slow: closed; reconnect with your last event id",
+            Closing::CursorGone => {
+                "the events after your cursor are no longer kept; \
+                 read the current state from the lists, then follow live"
+            }
+            Closing::Unreadable => "the outbox cannot be read; reconnect with your cursor",
+        }
+    }
+
+    /// The WebSocket close code: 1013 (try again later) where reconnecting resumes, 4410 (the
+    /// application's own "gone") where it cannot.
+    fn ws_code(self) -> u16 {
+        match self {
+            Closing::TooSlow | Closing::Unreadable => close_code::AGAIN,
+            Closing::CursorGone => 4410,
+        }
+    }
 }
 
 /// One client's position in the outbox.
@@ -300,6 +346,9 @@ struct Follow {
     sent: Option<i64>,
     backlog: VecDeque<EventView>,
     reading_backlog: bool,
+    /// Just caught up from the outbox: the live buffer went unread meanwhile, so a lag now
+    /// means the backlog was long, not that the client is slow.
+    caught_up: bool,
     ended: bool,
     /// Counts against the limit of open streams until the stream is dropped.
     _permit: OwnedSemaphorePermit,
@@ -330,17 +379,17 @@ impl Follow {
                     Ok::<_, ApiError>(page)
                 };
                 match read.await {
-                    Ok(page) if page.is_empty() => self.reading_backlog = false,
+                    Ok(page) if page.is_empty() => {
+                        self.reading_backlog = false;
+                        self.caught_up = true;
+                    }
                     Ok(page) => self.backlog.extend(page),
                     Err(ApiError::CursorGone { .. }) => {
-                        return self.end(
-                            "the events after your cursor are no longer kept; \
-                             read the current state from the lists, then follow live",
-                        );
+                        return self.end(Closing::CursorGone);
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "event stream: cannot read the outbox");
-                        return self.end("the outbox cannot be read; reconnect with your cursor");
+                        return self.end(Closing::Unreadable);
                     }
                 }
                 continue;
@@ -351,20 +400,27 @@ impl Follow {
             };
             match received {
                 Ok(published) => {
+                    self.caught_up = false;
                     let tenant = published.event.tenant.as_deref();
                     let theirs = match &self.reader {
                         EventReader::Plant => true,
                         EventReader::Tenant(t) => tenant == Some(t.as_str()),
                     };
-                    let id = i64::try_from(published.event.id).unwrap_or(i64::MAX);
+                    let id = event_id(&published.event);
                     if theirs && self.sent.is_none_or(|sent| id > sent) {
                         self.sent = Some(id);
                         return Some(Next::Event(Wire::of_published(&published)));
                     }
                 }
+                Err(broadcast::error::RecvError::Lagged(_)) if self.caught_up => {
+                    // What went by while it read the outbox is in the outbox: read on there.
+                    self.live = self.live.resubscribe();
+                    self.reading_backlog = true;
+                    self.caught_up = false;
+                }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "event stream client too slow; closing it");
-                    return self.end("too slow: closed; reconnect with your last event id");
+                    return self.end(Closing::TooSlow);
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -372,7 +428,7 @@ impl Follow {
     }
 
     /// A last message saying why the stream ends.
-    fn end(&mut self, why: &'static str) -> Option<Next> {
+    fn end(&mut self, why: Closing) -> Option<Next> {
         self.ended = true;
         Some(Next::Closed(why))
     }

@@ -97,7 +97,7 @@ pub struct LineView {
     pub line: String,
     pub running: bool,
     pub reason: Option<String>,
-    /// When it last started or stopped; absent before the first line-state input.
+    /// When it last started or stopped; `null` before the first line-state input.
     pub since: Option<DateTime<Utc>>,
     pub stopped_ms_total: i64,
     pub takt_ms: i64,

@@ -38,14 +38,17 @@ pub(super) const SNAPSHOT_UPSERT_TAIL: &str = " ON CONFLICT (journal_id) DO UPDA
 pub(super) const SNAPSHOT_PRUNE_HEAD: &str = "DELETE FROM snapshots WHERE journal_id NOT IN \
     (SELECT journal_id FROM snapshots ORDER BY journal_id DESC LIMIT ";
 
-/// Deletes one chunk of outbox events older than the bound cut-off (`?1`/`$1`), at most the
-/// bound count (`?2`/`$2`) of them, oldest first — but never the newest event, whose id tells a
-/// reader where the outbox stands when everything else has gone. (Times compare as times in
-/// PostgreSQL; in SQLite both sides are RFC 3339 text in UTC with the same offset, which sorts
-/// as the times do.)
+/// Deletes one chunk of the outbox's oldest events, at most the bound count (`?2`/`$2`): the
+/// run of ids below the first event at or after the bound cut-off (`?1`/`$1`) — a run, so that
+/// an event stamped earlier after a clock step back is never cut out of the middle and the
+/// oldest id kept always says what a cursor has lost — and never the newest event, whose id
+/// tells a reader where the outbox stands when everything else has gone. (Times compare as
+/// times in PostgreSQL; in SQLite both sides are RFC 3339 text in UTC with the same offset,
+/// which sorts as the times do.)
 pub(super) const EVENTS_PRUNE: [&str; 3] = [
-    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ",
-    " AND id < (SELECT MAX(id) FROM events) ORDER BY id LIMIT ",
+    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < \
+     COALESCE((SELECT MIN(id) FROM events WHERE at >= ",
+    "), (SELECT MAX(id) FROM events)) AND id < (SELECT MAX(id) FROM events) ORDER BY id LIMIT ",
     ")",
 ];
 /// Most events one prune statement deletes: a chunk is a short transaction, so commits that
