@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use takt_core::Input;
-use takt_core::identity::{Role, Scope};
 use takt_tests::InProcess;
 use takt_tests::disk::{DiskProbe, quantile};
-use takt_tests::driving::{plant_only_config, seed_tokens};
+use takt_tests::driving::{plant_only_config, seed_operator_tokens};
 
 /// The allocator the `takt` binary runs with.
 #[global_allocator]
@@ -59,19 +58,7 @@ async fn run(clients: usize) {
         .iter()
         .map(|s| s.id.clone())
         .collect();
-    let labels: Vec<String> = (0..clients).map(|i| format!("HMI {i}")).collect();
-    let grants: Vec<(Scope, &str)> = labels
-        .iter()
-        .map(|label| {
-            (
-                Scope::Role {
-                    role: Role::Operator,
-                },
-                label.as_str(),
-            )
-        })
-        .collect();
-    let tokens = seed_tokens(&cfg, &grants).await;
+    let tokens = seed_operator_tokens(&cfg, "HMI", clients).await;
     let takt = InProcess::start(cfg).await;
     let base = format!("http://{}", takt.addr);
     let http = reqwest::Client::new();

@@ -19,8 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use takt_core::identity::{Role, Scope};
-use takt_tests::driving::{broadcast_vehicles, plant_only_config, seed_tokens};
+use takt_tests::driving::{broadcast_vehicles, plant_only_config, seed_operator_tokens};
 use takt_tests::{InProcess, rss_kib};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -60,21 +59,7 @@ async fn controller(counts: &[usize]) {
     let cfg = plant_only_config(dir.path());
     let plant = cfg.plant.config.clone();
     let most = counts.iter().copied().max().unwrap_or(1);
-    let labels: Vec<String> = (0..most.div_ceil(PER_TOKEN))
-        .map(|i| format!("screen {i}"))
-        .collect();
-    let grants: Vec<(Scope, &str)> = labels
-        .iter()
-        .map(|label| {
-            (
-                Scope::Role {
-                    role: Role::Operator,
-                },
-                label.as_str(),
-            )
-        })
-        .collect();
-    let tokens = seed_tokens(&cfg, &grants).await;
+    let tokens = seed_operator_tokens(&cfg, "screen", most.div_ceil(PER_TOKEN)).await;
     let token_file = dir.path().join("tokens");
     std::fs::write(&token_file, tokens.join("\n")).unwrap();
     let takt = InProcess::start(cfg).await;

@@ -10,7 +10,7 @@ use takt::config::Config;
 use takt::runtime::writer::Handle;
 use takt::runtime::{Journaled, Submitted};
 use takt::store::Store;
-use takt_core::identity::{IdentityInput, Scope};
+use takt_core::identity::{IdentityInput, Role, Scope};
 use takt_core::{Input, PlantConfig, RawRecord};
 
 use crate::example_plant_only;
@@ -53,6 +53,22 @@ pub async fn seed_tokens(cfg: &Config, grants: &[(Scope, &str)]) -> Vec<String> 
         .expect("tokens journaled");
     journaled.store().close().await;
     tokens
+}
+
+/// `n` operator tokens labelled `{label} 0`, `{label} 1`…, as many screens would hold.
+///
+/// # Panics
+/// As [`seed_tokens`].
+pub async fn seed_operator_tokens(cfg: &Config, label: &str, n: usize) -> Vec<String> {
+    let labels: Vec<String> = (0..n).map(|i| format!("{label} {i}")).collect();
+    let operator = Scope::Role {
+        role: Role::Operator,
+    };
+    let grants: Vec<(Scope, &str)> = labels
+        .iter()
+        .map(|label| (operator.clone(), label.as_str()))
+        .collect();
+    seed_tokens(cfg, &grants).await
 }
 
 /// Vehicles `first..first + count` broadcast at every point of the plant's first line (model by

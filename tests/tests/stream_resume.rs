@@ -32,6 +32,36 @@ async fn token(cfg: &takt::config::Config) -> String {
         .remove(0)
 }
 
+/// A controller on the example plant without plant connections, and a supervisor's token.
+struct Running {
+    dir: tempfile::TempDir,
+    /// Its store, to read the outbox from.
+    url: String,
+    plant: takt_core::PlantConfig,
+    token: String,
+    takt: InProcess,
+    /// `http://host:port`.
+    base: String,
+}
+
+async fn start() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = plant_only_config(dir.path());
+    let url = cfg.controller.database().url().to_owned();
+    let plant = cfg.plant.config.clone();
+    let token = token(&cfg).await;
+    let takt = InProcess::start(cfg).await;
+    let base = format!("http://{}", takt.addr);
+    Running {
+        dir,
+        url,
+        plant,
+        token,
+        takt,
+        base,
+    }
+}
+
 /// Vehicles from `first` at [`VEHICLES_PER_S`] for `run`; the next vehicle.
 async fn broadcast_for(
     takt: &InProcess,
@@ -45,13 +75,14 @@ async fn broadcast_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_cut_for_30_s_at_100_vehicles_per_s_resumes_with_every_event_once_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = plant_only_config(dir.path());
-    let url = cfg.controller.database().url().to_owned();
-    let plant = cfg.plant.config.clone();
-    let token = token(&cfg).await;
-    let takt = InProcess::start(cfg).await;
-    let base = format!("http://{}", takt.addr);
+    let Running {
+        dir: _dir,
+        url,
+        plant,
+        token,
+        takt,
+        base,
+    } = start().await;
 
     let follower = Follower::start(&base, &token);
     let next = broadcast_for(&takt, &plant, 1, BEFORE_CUT).await;
@@ -141,13 +172,14 @@ async fn read_to_end(mut stream: tokio::net::TcpStream) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_closed_with_a_reason_and_slows_nobody() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = plant_only_config(dir.path());
-    let url = cfg.controller.database().url().to_owned();
-    let plant = cfg.plant.config.clone();
-    let token = token(&cfg).await;
-    let takt = InProcess::start(cfg).await;
-    let base = format!("http://{}", takt.addr);
+    let Running {
+        dir: _dir,
+        url,
+        plant,
+        token,
+        takt,
+        base,
+    } = start().await;
 
     let reading = Follower::start(&base, &token);
     eventually(Duration::from_secs(10), "the reader's first event", || {
