@@ -541,13 +541,11 @@ async fn restart_on_the_same_port_keeps_the_queue() {
 
     sim.stop().await;
     sim.broadcast("B1", record(3, "VIN3"));
-    let started = std::time::Instant::now();
     sim.restart().await.expect("restart on the same port");
     assert_eq!(sim.local_addr(), addr);
 
     let mut client = client(&dir.path().join("client"));
     let c = connect_none(&sim, &mut client).await;
-    assert!(started.elapsed() < Duration::from_secs(1), "quick restart");
     assert_eq!(sim.queue_len("B1"), 3);
     assert_eq!(read_u32(&c, "B1", "Counter").await, 1);
     assert_eq!(read_u32(&c, "B1", "Seq").await, 1);
