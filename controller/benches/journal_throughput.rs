@@ -28,6 +28,7 @@ use hdrhistogram::Histogram;
 use mimalloc::MiMalloc;
 use takt::runtime::{Journaled, writer};
 use takt::store::Store;
+use takt_core::SequencingInput;
 use takt_core::{Change, ConfigIndex, Core, Input, RawRecord};
 use tokio::task::JoinHandle;
 
@@ -70,9 +71,8 @@ fn broadcasts(plant: &ConfigIndex, total: u64) -> impl Iterator<Item = Input> + 
                 .iter()
                 .map(|(k, vals)| format!("{k}={}", mix.pick(vals)))
                 .collect();
-            line.broadcast_points
-                .iter()
-                .map(move |point| Input::Broadcast {
+            line.broadcast_points.iter().map(move |point| {
+                Input::Sequencing(SequencingInput::Broadcast {
                     line: line.id.clone(),
                     point: point.id.clone(),
                     record: RawRecord {
@@ -83,6 +83,7 @@ fn broadcasts(plant: &ConfigIndex, total: u64) -> impl Iterator<Item = Input> + 
                         options: opts.clone(),
                     },
                 })
+            })
         })
         .take(total as usize)
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+use takt_core::SequencingInput;
 
 fn takt() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_takt"));
@@ -223,11 +224,11 @@ fn replay_finds_damaged_projections_and_rewrite_repairs_them() {
                 model: plant.config.models[0].code.clone(),
                 options: options.clone(),
             };
-            let input = takt_core::Input::Broadcast {
+            let input = takt_core::Input::Sequencing(SequencingInput::Broadcast {
                 line: line.id.clone(),
                 point: line.broadcast_points[0].id.clone(),
                 record,
-            };
+            });
             j.apply(vec![(chrono::Utc::now(), input)]).await.unwrap();
         }
         store.close().await;

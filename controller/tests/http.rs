@@ -9,6 +9,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use takt::runtime::{Journaled, writer};
 use takt::store::Store;
+use takt_core::SequencingInput;
 use takt_core::{Input, RawRecord};
 use tower::ServiceExt;
 
@@ -54,11 +55,11 @@ async fn status_shows_the_plant_as_of_the_last_commit() {
         options: vec!["SEAT=LTHR".into(), "COLOR=RED".into()],
     };
     handle
-        .submit(Input::Broadcast {
+        .submit(Input::Sequencing(SequencingInput::Broadcast {
             line: "L".into(),
             point: "B1".into(),
             record,
-        })
+        }))
         .await
         .unwrap();
     let json: serde_json::Value = serde_json::from_str(&get(&app, "/status").await.1).unwrap();

@@ -17,6 +17,7 @@ use takt::runtime::{Journaled, rebuild, writer};
 use takt::store::Store;
 use takt_core::io::{Action, StreamEvent};
 use takt_core::model::{LightTarget, RackStatus, TaskKind};
+use takt_core::{AlarmInput, PickingInput, SequencingInput};
 use takt_core::{ConfigIndex, Core, Input, RawRecord};
 
 fn fixture_text() -> String {
@@ -57,11 +58,11 @@ fn record(seq: u32, n: usize) -> RawRecord {
 }
 
 fn broadcast(r: RawRecord) -> Input {
-    Input::Broadcast {
+    Input::Sequencing(SequencingInput::Broadcast {
         line: "L".into(),
         point: "B1".into(),
         record: r,
-    }
+    })
 }
 
 /// Steps of a shift: the inputs of step `i` as one batch, decided from the state so far (an
@@ -87,47 +88,47 @@ fn shift_step(i: usize, core: &Core) -> Vec<Input> {
             r.options[0] = "SEAT=CLTH".into();
             out.push(broadcast(r)); // correction
         }
-        42 => out.push(Input::Tick), // the gap's time is up (steps are 30 s apart)
-        50 => out.push(Input::LineState {
+        42 => out.push(Input::TICK), // the gap's time is up (steps are 30 s apart)
+        50 => out.push(Input::Sequencing(SequencingInput::LineState {
             line: "L".into(),
             running: false,
             reason: Some("andon".into()),
-        }),
-        52 => out.push(Input::LineState {
+        })),
+        52 => out.push(Input::Sequencing(SequencingInput::LineState {
             line: "L".into(),
             running: true,
             reason: None,
-        }),
-        60 => out.push(Input::Cancel {
+        })),
+        60 => out.push(Input::Sequencing(SequencingInput::Cancel {
             line: "L".into(),
             vin: record(0, 58).vin,
-        }),
-        70 => out.push(Input::Acknowledge {
+        })),
+        70 => out.push(Input::Alarms(AlarmInput::Acknowledge {
             alarm: "wrong_pick:P1".into(),
-        }),
+        })),
         _ => {}
     }
     if i.is_multiple_of(5) {
-        out.push(Input::Press {
+        out.push(Input::Picking(PickingInput::Press {
             station: "P1".into(),
             button: LightTarget::Bin("A2".into()),
-        });
+        }));
     }
     if let Some(task) = core.task("P1") {
         let button = match &task.kind {
             TaskKind::Pick { bin } => LightTarget::Bin(bin.clone()),
             TaskKind::Put { slot, .. } => LightTarget::Slot(*slot),
         };
-        out.push(Input::Press {
+        out.push(Input::Picking(PickingInput::Press {
             station: "P1".into(),
             button,
-        });
+        }));
     }
     for rack in core.racks().filter(|r| r.status == RackStatus::Closed) {
-        out.push(Input::RackMoved {
+        out.push(Input::Picking(PickingInput::RackMoved {
             rack: rack.id.clone(),
             to: RackStatus::Delivered,
-        });
+        }));
     }
     out
 }
@@ -264,7 +265,7 @@ mod bodies {
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let j = store.journal_after(40, 10).await.unwrap();
-            if j.iter().any(|e| e.input == Input::Tick) {
+            if j.iter().any(|e| e.input == Input::TICK) {
                 ticked = true;
                 break;
             }

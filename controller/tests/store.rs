@@ -20,6 +20,7 @@ use takt_core::model::{
     Call, CallId, CallStatus, Coverage, LightTarget, LineStatus, Rack, RackStatus, Task, TaskId,
     TaskKind, TaskStatus, Vehicle, VehicleId, VehicleStatus,
 };
+use takt_core::{AlarmInput, PickingInput, SequencingInput};
 use takt_core::{Change, Input, OutboxEvent, Outcome, RawRecord, SeqNo, StreamEvent, Vin};
 
 // ---------------------------------------------------------------------------------------------
@@ -146,7 +147,7 @@ fn coverage(family: &str, vehicles: u64, minutes: f64) -> Coverage {
 }
 
 fn broadcast(n: u32) -> Input {
-    Input::Broadcast {
+    Input::Sequencing(SequencingInput::Broadcast {
         line: "L1".to_owned(),
         point: "B1".to_owned(),
         record: RawRecord {
@@ -156,7 +157,7 @@ fn broadcast(n: u32) -> Input {
             model: "GOLF".to_owned(),
             options: vec!["SEAT=LTHR-BLK".to_owned(), "DRIVE=LHD".to_owned()],
         },
-    }
+    })
 }
 
 fn entry(id: i64, input: Input, outcome: Outcome) -> JournalEntry {
@@ -197,10 +198,10 @@ fn shift() -> Vec<(Vec<JournalEntry>, Vec<Change>)> {
         (
             vec![entry(
                 3,
-                Input::Press {
+                Input::Picking(PickingInput::Press {
                     station: "PS1".to_owned(),
                     button: LightTarget::Bin("B-07".to_owned()),
-                },
+                }),
                 Outcome::Applied,
             )],
             vec![
@@ -226,11 +227,11 @@ fn shift() -> Vec<(Vec<JournalEntry>, Vec<Change>)> {
             vec![
                 entry(
                     4,
-                    Input::LineState {
+                    Input::Sequencing(SequencingInput::LineState {
                         line: "L1".to_owned(),
                         running: false,
                         reason: Some("andon".to_owned()),
-                    },
+                    }),
                     Outcome::Applied,
                 ),
                 entry(
@@ -240,13 +241,13 @@ fn shift() -> Vec<(Vec<JournalEntry>, Vec<Change>)> {
                 ),
                 entry(
                     6,
-                    Input::Shelve {
+                    Input::Alarms(AlarmInput::Shelve {
                         alarm: "sequence_gap:L1/B1".to_owned(),
                         until: Some(at(3_600, 0)),
-                    },
+                    }),
                     Outcome::Rejected("no alarm `sequence_gap:L1/B1`".to_owned()),
                 ),
-                entry(7, Input::Tick, Outcome::Applied),
+                entry(7, Input::TICK, Outcome::Applied),
             ],
             vec![
                 Change::Line(line(false)),
@@ -374,7 +375,7 @@ mod bodies {
         // Across commits: the later commit replaces the row, every column of it.
         store
             .commit(
-                &[entry(2, Input::Tick, Outcome::Applied)],
+                &[entry(2, Input::TICK, Outcome::Applied)],
                 &[
                     Change::Call(call(1, CallStatus::Put, Some(("seats-000001", 1)))),
                     Change::Line(line(true)),
@@ -477,7 +478,7 @@ mod bodies {
         let err = store
             .commit(
                 &[
-                    entry(7, Input::Tick, Outcome::Applied),
+                    entry(7, Input::TICK, Outcome::Applied),
                     entry(8, broadcast(3), Outcome::Applied),
                 ],
                 &[
@@ -510,15 +511,15 @@ mod bodies {
     pub(super) async fn journal_ids_must_grow(db: TestDb) {
         let store = db.open().await;
         store
-            .commit(&[entry(10, Input::Tick, Outcome::Applied)], &[])
+            .commit(&[entry(10, Input::TICK, Outcome::Applied)], &[])
             .await
             .expect("first commit");
         // Not increasing within the batch: refused before touching the database.
         let err = store
             .commit(
                 &[
-                    entry(12, Input::Tick, Outcome::Applied),
-                    entry(11, Input::Tick, Outcome::Applied),
+                    entry(12, Input::TICK, Outcome::Applied),
+                    entry(11, Input::TICK, Outcome::Applied),
                 ],
                 &[Change::Line(line(true))],
             )
@@ -538,8 +539,8 @@ mod bodies {
         let err = store
             .commit(
                 &[
-                    entry(4, Input::Tick, Outcome::Applied),
-                    entry(5, Input::Tick, Outcome::Applied),
+                    entry(4, Input::TICK, Outcome::Applied),
+                    entry(5, Input::TICK, Outcome::Applied),
                 ],
                 &[Change::Line(line(true))],
             )
@@ -557,7 +558,7 @@ mod bodies {
         );
         assert_eq!(
             journal(&store).await,
-            [entry(10, Input::Tick, Outcome::Applied)]
+            [entry(10, Input::TICK, Outcome::Applied)]
         );
         assert!(dump(&store).await["lines"].is_empty());
         store.close().await;
@@ -565,8 +566,8 @@ mod bodies {
 
     pub(super) async fn sub_microsecond_journal_times_are_refused(db: TestDb) {
         let store = db.open().await;
-        let mut fine = entry(1, Input::Tick, Outcome::Applied);
-        let mut late = entry(2, Input::Tick, Outcome::Applied);
+        let mut fine = entry(1, Input::TICK, Outcome::Applied);
+        let mut late = entry(2, Input::TICK, Outcome::Applied);
         late.at += chrono::Duration::nanoseconds(1);
         let err = store
             .commit(&[fine.clone(), late.clone()], &[Change::Line(line(true))])
@@ -616,11 +617,11 @@ mod bodies {
         // The last row of a big batch is a duplicate: every row before it rolls back.
         let before = dump(&store).await;
         store
-            .commit(&[entry(20_000, Input::Tick, Outcome::Applied)], &[])
+            .commit(&[entry(20_000, Input::TICK, Outcome::Applied)], &[])
             .await
             .expect("entry 20000");
         let entries: Vec<_> = (12_001..=20_000)
-            .map(|id| entry(id, Input::Tick, Outcome::Applied))
+            .map(|id| entry(id, Input::TICK, Outcome::Applied))
             .collect();
         let changes: Vec<_> = (1..=9_000)
             .map(|id| Change::Call(call(id, CallStatus::Cancelled, None)))
@@ -751,20 +752,20 @@ mod bodies {
     /// get U+FFFD, the same on both backends.
     pub(super) async fn nul_characters_never_block_the_journal(db: TestDb) {
         let store = db.open().await;
-        let Input::Broadcast {
+        let Input::Sequencing(SequencingInput::Broadcast {
             line,
             point,
             mut record,
-        } = broadcast(1)
+        }) = broadcast(1)
         else {
             unreachable!("broadcast() builds a broadcast")
         };
         record.body = "BODY0001\0\0\0\0".to_owned();
-        let input = Input::Broadcast {
+        let input = Input::Sequencing(SequencingInput::Broadcast {
             line,
             point,
             record,
-        };
+        });
         let entries = [entry(1, input, Outcome::Rejected("bad \0 body".to_owned()))];
         let mut v = vehicle(1, VehicleStatus::Live);
         v.body = "BODY0001\0".to_owned();
@@ -820,7 +821,7 @@ mod bodies {
             Some((7, serde_json::json!({"seq": 9992})))
         );
         store
-            .commit(&[entry(8, Input::Tick, Outcome::Applied)], &[])
+            .commit(&[entry(8, Input::TICK, Outcome::Applied)], &[])
             .await
             .expect("commit after reopen");
         store.close().await;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use support::{PythonPlc, Recorder, WAIT, broadcasts, conditions, vin};
 use takt_core::Input;
+use takt_core::SequencingInput;
 use takt_plc_bridge::opcua::{self, SourceConfig};
 
 /// `tests/interop/asyncua_line.py` in `layout`.
@@ -102,7 +103,7 @@ async fn handshake_with_numeric_nodes_acknowledges_only_durable_records() {
     journal
         .wait_for(WAIT, "the line stop", |i| {
             i.iter().any(|i| {
-                matches!(i, Input::LineState { running: false, reason: Some(r), .. } if r == "andon at T2")
+                matches!(i, Input::Sequencing(SequencingInput::LineState { running: false, reason: Some(r), .. }) if r == "andon at T2")
             })
         })
         .await;

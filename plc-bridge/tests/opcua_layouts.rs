@@ -17,6 +17,7 @@ use support::{
     NAMESPACE, PythonPlc, Recorder, WAIT, broadcasts, conditions, s7_arrays_source, vin,
 };
 use takt_core::Input;
+use takt_core::{AlarmInput, SequencingInput};
 use takt_plc_bridge::opcua;
 
 fn seqs(inputs: &[Input]) -> Vec<u32> {
@@ -30,7 +31,7 @@ fn presentations(inputs: &[Input]) -> Vec<u32> {
     let mut out: Vec<Input> = Vec::new();
     for input in inputs
         .iter()
-        .filter(|i| matches!(i, Input::Broadcast { .. }))
+        .filter(|i| matches!(i, Input::Sequencing(SequencingInput::Broadcast { .. })))
     {
         if out.last() != Some(input) {
             out.push(input.clone());
@@ -292,12 +293,12 @@ async fn a_strobe_read_as_a_counter_is_one_layout_alarm_and_no_reconnect_storm()
     let inputs = journal.inputs();
     let mismatches: Vec<&Input> = inputs
         .iter()
-        .filter(|i| matches!(i, Input::Condition { alarm, .. } if alarm.name() == "source_layout_mismatch"))
+        .filter(|i| matches!(i, Input::Alarms(AlarmInput::Condition { alarm, .. }) if alarm.name() == "source_layout_mismatch"))
         .collect();
     assert_eq!(mismatches.len(), 1, "one condition: {inputs:#?}");
-    let Input::Condition {
+    let Input::Alarms(AlarmInput::Condition {
         active, message, ..
-    } = mismatches[0]
+    }) = mismatches[0]
     else {
         unreachable!("filtered to conditions");
     };

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use support::{Recorder, broadcasts, conditions, vin};
 use takt_core::RawRecord;
+use takt_core::SequencingInput;
 use takt_plc_bridge::opcua::{self, SourceConfig, SourceHandle};
 use takt_sim_line::opcua::{Layout, SimOpcUa, SimOpcUaConfig};
 
@@ -179,7 +180,7 @@ async fn fifo_catches_up_after_a_restart_and_reports_line_stops() {
     journal
         .wait_for(WAIT, "the line stop", |i| {
             i.iter().any(|i| {
-                matches!(i, takt_core::Input::LineState { running: false, reason: Some(r), .. } if r == "andon T2")
+                matches!(i, takt_core::Input::Sequencing(SequencingInput::LineState { running: false, reason: Some(r), .. }) if r == "andon T2")
             })
         })
         .await;

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
+use takt_core::SequencingInput;
 use takt_core::{PlantConfig, RawRecord};
 use takt_sim_line::floor::Floor;
 use takt_sim_line::player::Sim;
@@ -298,7 +299,8 @@ async fn breakdown(db: &Path, sent: &[Sent], total: &[Option<u64>]) -> String {
         let Some(last) = page.last() else { break };
         after = last.id;
         for e in page {
-            if let takt_core::Input::Broadcast { record, .. } = e.input {
+            if let takt_core::Input::Sequencing(SequencingInput::Broadcast { record, .. }) = e.input
+            {
                 journaled.insert(record.seq, e.at.timestamp_micros());
             }
         }

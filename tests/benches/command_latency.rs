@@ -71,7 +71,7 @@ async fn run(clients: usize) {
             let mut latency = histogram();
             while Instant::now() < deadline {
                 let t = Instant::now();
-                writer.submit(Input::Tick).await.unwrap();
+                writer.submit(Input::TICK).await.unwrap();
                 latency.saturating_record(t.elapsed().as_micros() as u64);
                 tokio::time::sleep(PROBE_EVERY).await;
             }

@@ -23,6 +23,7 @@ use takt_sim_line::truth::{Entry, Fact, Truth};
 use crate::driving::seed_tokens;
 use crate::follower::{Follower, Received};
 use crate::{Controller, eventually, example_config, floor, repo_root, wired_example};
+use takt_core::{AlarmInput, PickingInput, SequencingInput};
 
 /// 60 s of takt in 200 ms.
 pub const ACCELERATION: f64 = 300.0;
@@ -318,18 +319,20 @@ impl Run {
                 r.duplicates_ignored += 1;
             }
             match &entry.input {
-                Input::Press { .. } => r.presses += 1,
-                Input::Condition {
+                Input::Picking(PickingInput::Press { .. }) => r.presses += 1,
+                Input::Alarms(AlarmInput::Condition {
                     alarm,
                     subject,
                     active: true,
                     ..
-                } => {
+                }) => {
                     *r.condition_raises
                         .entry((alarm.name(), subject.clone()))
                         .or_default() += 1;
                 }
-                Input::Broadcast { point, record, .. } if outcome == Outcome::Applied => {
+                Input::Sequencing(SequencingInput::Broadcast { point, record, .. })
+                    if outcome == Outcome::Applied =>
+                {
                     let before = applied.insert((point.clone(), record.seq), record.clone());
                     if before.is_some_and(|b| b != *record) {
                         r.corrections_applied += 1;
@@ -401,7 +404,7 @@ impl Run {
                 .map(|start| {
                     let back = self.journal.iter().find(|e| {
                         at_ms(e) > start
-                            && matches!(&e.input, Input::Condition { alarm: AlarmKind::SourceDisconnected, subject: s, active: false, .. } if *s == subject)
+                            && matches!(&e.input, Input::Alarms(AlarmInput::Condition { alarm: AlarmKind::SourceDisconnected, subject: s, active: false, .. }) if *s == subject)
                     });
                     (start.saturating_sub(LINK_MARGIN_MS), back.map_or(u64::MAX, at_ms))
                 })
@@ -425,7 +428,7 @@ impl Run {
             }
             let journaled = self.journal.iter().find(|j| {
                 at_ms(j) + CLOCK_SLACK_MS >= e.unix_ms
-                    && matches!(&j.input, Input::Broadcast { point: p, record: r, .. } if p == point && r == record)
+                    && matches!(&j.input, Input::Sequencing(SequencingInput::Broadcast { point: p, record: r, .. }) if p == point && r == record)
             });
             match journaled {
                 Some(j) => lags.ms.push(at_ms(j).saturating_sub(e.unix_ms)),

@@ -14,6 +14,7 @@ use takt_core::identity::{IdentityInput, Role, Scope};
 use takt_core::{Input, PlantConfig, RawRecord};
 
 use crate::example_plant_only;
+use takt_core::SequencingInput;
 
 /// The example plant without plant connections, its data under `dir`.
 ///
@@ -107,11 +108,11 @@ pub async fn broadcast_vehicles(
                     .clone(),
                 options: options.clone(),
             };
-            let input = Input::Broadcast {
+            let input = Input::Sequencing(SequencingInput::Broadcast {
                 line: line.id.clone(),
                 point: point.id.clone(),
                 record,
-            };
+            });
             pending.push(
                 writer
                     .enqueue(input)

@@ -6,6 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use takt::store::{JournalEntry, Store};
+use takt_core::AlarmInput;
 use takt_core::identity::{Role, Scope};
 use takt_core::{AlarmKind, Input};
 use takt_tests::InProcess;
@@ -124,12 +125,12 @@ async fn raise_alarm(plant: &Plant, subject: &str) -> String {
     plant
         .takt
         .writer
-        .submit(Input::Condition {
+        .submit(Input::Alarms(AlarmInput::Condition {
             alarm: AlarmKind::DeviceOffline,
             subject: subject.into(),
             active: true,
             message: "no answer".into(),
-        })
+        }))
         .await
         .unwrap();
     format!("device_offline:{subject}")
@@ -360,9 +361,9 @@ async fn a_command_answers_after_its_commit_and_a_retry_journals_once() {
     assert_eq!(entry.id, id);
     assert_eq!(
         entry.input,
-        Input::Acknowledge {
+        Input::Alarms(AlarmInput::Acknowledge {
             alarm: alarm.clone()
-        }
+        })
     );
     assert!(
         entry

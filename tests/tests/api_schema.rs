@@ -10,6 +10,7 @@ use std::sync::Arc;
 use takt::api::auth::new_token;
 use takt::runtime::{Journaled, Submitted};
 use takt::store::Store;
+use takt_core::AlarmInput;
 use takt_core::identity::{IdentityInput, Role, Scope};
 use takt_core::{AlarmKind, Input};
 use takt_tests::{InProcess, example_plant_only, repo_root, venv_python};
@@ -38,12 +39,12 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         let now = chrono::Utc::now();
         let inputs = vec![
             Input::Identity(IdentityInput::IssueToken(made.grant)),
-            Input::Condition {
+            Input::Alarms(AlarmInput::Condition {
                 alarm: AlarmKind::DeviceOffline,
                 subject: "PTL-1".into(),
                 active: true,
                 message: "no answer".into(),
-            },
+            }),
         ];
         let batch = inputs
             .into_iter()

@@ -142,6 +142,37 @@ pub fn next_state(state: AlarmState, t: Transition) -> Option<AlarmState> {
     }
 }
 
+/// What operators and adapters tell the alarms context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum AlarmInput {
+    Acknowledge {
+        alarm: String,
+    },
+    /// Shelve until a time, or unshelve with `None`.
+    Shelve {
+        alarm: String,
+        until: Option<DateTime<Utc>>,
+    },
+    /// A condition seen by an adapter (source disconnected, no handshake, device offline).
+    Condition {
+        alarm: AlarmKind,
+        subject: String,
+        active: bool,
+        message: String,
+    },
+}
+
+impl AlarmInput {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Acknowledge { .. } => "acknowledge",
+            Self::Shelve { .. } => "shelve",
+            Self::Condition { .. } => "condition",
+        }
+    }
+}
+
 /// All alarms of the plant; alarms back at normal stay listed with their counters.
 ///
 /// Serialised as a list: JSON map keys must be strings and the key is a pair.

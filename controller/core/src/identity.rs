@@ -89,10 +89,19 @@ pub struct ApiToken {
 
 /// The identity context's inputs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum IdentityInput {
     IssueToken(TokenGrant),
     RevokeToken { id: String },
+}
+
+impl IdentityInput {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::IssueToken(_) => "issue_token",
+            Self::RevokeToken { .. } => "revoke_token",
+        }
+    }
 }
 
 /// Every token ever issued, by id.

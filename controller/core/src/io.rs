@@ -3,106 +3,78 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alarm::{Alarm, AlarmKind};
+use crate::alarm::Alarm;
+pub use crate::alarm::AlarmInput;
 use crate::config::{Blink, LampColour};
-use crate::identity::{ApiToken, IdentityInput};
-use crate::model::{
-    Call, CallId, Coverage, LightTarget, LineStatus, Rack, RackStatus, TaktStatus, Task, Vehicle,
-};
-use crate::record::RawRecord;
+use crate::identity::ApiToken;
+pub use crate::identity::IdentityInput;
+use crate::model::{Call, Coverage, LightTarget, LineStatus, Rack, TaktStatus, Task, Vehicle};
+pub use crate::picking::PickingInput;
 use crate::seq::SeqNo;
+pub use crate::sequencing::SequencingInput;
 
-/// Everything that can happen to the plant; each one is journaled before it is applied.
+/// Everything that can happen to the plant, grouped by the context that takes it; each one is
+/// journaled before it is applied.
+///
+/// On the wire (the journal's payload) an input is one flat object tagged by `kind`
+/// (`{"kind":"press",…}`): the groups are untagged, each group's variants carry the tag, so
+/// the journal does not change shape when inputs move between contexts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(untagged)]
 pub enum Input {
-    /// A record read at a broadcast point.
-    Broadcast {
-        line: String,
-        point: String,
-        record: RawRecord,
-    },
-    /// A vehicle held for repair re-enters the sequence under number `seq`.
-    Resequence {
-        line: String,
-        point: String,
-        vin: String,
-        seq: u32,
-    },
-    /// A vehicle leaves the sequence for good.
-    Cancel {
-        line: String,
-        vin: String,
-    },
-    /// A confirm button pressed at a pick station.
-    Press {
-        station: String,
-        button: LightTarget,
-    },
-    LineState {
-        line: String,
-        running: bool,
-        reason: Option<String>,
-    },
-    /// Close a family's open rack before it is full.
-    CloseRack {
-        family: String,
-    },
-    /// A closed rack left for the line (`shipped`) or arrived there (`delivered`).
-    RackMoved {
-        rack: String,
-        to: RackStatus,
-    },
-    /// A supervisor names the part for an unresolved (or not yet picked) call.
-    ResolveCall {
-        call: CallId,
-        part: String,
-    },
-    /// Clear error lights at a station and light its current task again.
-    ResetStation {
-        station: String,
-    },
-    Acknowledge {
-        alarm: String,
-    },
-    /// Shelve until a time, or unshelve with `None`.
-    Shelve {
-        alarm: String,
-        until: Option<DateTime<Utc>>,
-    },
-    /// A condition seen by an adapter (source disconnected, no handshake, device offline).
-    Condition {
-        alarm: AlarmKind,
-        subject: String,
-        active: bool,
-        message: String,
-    },
-    /// Time passed; lets gap and shelf timers fire.
-    Tick,
-    /// An API token issued or revoked (the identity context).
+    Sequencing(SequencingInput),
+    Picking(PickingInput),
+    Alarms(AlarmInput),
+    /// An API token issued or revoked.
     Identity(IdentityInput),
+    Clock(Clock),
+}
+
+/// Time passing, for every context's timers (gap fill, shelves, takt status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Clock {
+    /// Time passed; lets timers due by now fire.
+    Tick,
 }
 
 impl Input {
+    /// Time passed; lets gap and shelf timers fire and takt statuses go out.
+    pub const TICK: Input = Input::Clock(Clock::Tick);
+
     /// Short name of the variant, as stored in the journal's `kind` column.
     pub fn kind(&self) -> &'static str {
         match self {
-            Input::Broadcast { .. } => "broadcast",
-            Input::Resequence { .. } => "resequence",
-            Input::Cancel { .. } => "cancel",
-            Input::Press { .. } => "press",
-            Input::LineState { .. } => "line_state",
-            Input::CloseRack { .. } => "close_rack",
-            Input::RackMoved { .. } => "rack_moved",
-            Input::ResolveCall { .. } => "resolve_call",
-            Input::ResetStation { .. } => "reset_station",
-            Input::Acknowledge { .. } => "acknowledge",
-            Input::Shelve { .. } => "shelve",
-            Input::Condition { .. } => "condition",
-            Input::Tick => "tick",
-            Input::Identity(IdentityInput::IssueToken(_)) => "issue_token",
-            Input::Identity(IdentityInput::RevokeToken { .. }) => "revoke_token",
+            Input::Sequencing(i) => i.kind(),
+            Input::Picking(i) => i.kind(),
+            Input::Alarms(i) => i.kind(),
+            Input::Identity(i) => i.kind(),
+            Input::Clock(Clock::Tick) => "tick",
         }
+    }
+}
+
+impl From<SequencingInput> for Input {
+    fn from(input: SequencingInput) -> Self {
+        Input::Sequencing(input)
+    }
+}
+
+impl From<PickingInput> for Input {
+    fn from(input: PickingInput) -> Self {
+        Input::Picking(input)
+    }
+}
+
+impl From<AlarmInput> for Input {
+    fn from(input: AlarmInput) -> Self {
+        Input::Alarms(input)
+    }
+}
+
+impl From<IdentityInput> for Input {
+    fn from(input: IdentityInput) -> Self {
+        Input::Identity(input)
     }
 }
 
@@ -219,4 +191,59 @@ pub enum Change {
     ApiToken(ApiToken),
     /// A new row of the event outbox (never changed afterwards).
     Event(OutboxEvent),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Role, Scope, TokenGrant};
+    use crate::model::LightTarget;
+
+    /// The journal keeps inputs as JSON: one flat object tagged by `kind`, whatever group the
+    /// input belongs to, read back into the same group.
+    #[test]
+    fn every_group_journals_flat_by_kind_and_reads_back() {
+        let inputs = [
+            (
+                Input::from(SequencingInput::Cancel {
+                    line: "A1".into(),
+                    vin: "V".into(),
+                }),
+                r#"{"kind":"cancel","line":"A1","vin":"V"}"#,
+            ),
+            (
+                PickingInput::Press {
+                    station: "P1".into(),
+                    button: LightTarget::Slot(3),
+                }
+                .into(),
+                r#"{"kind":"press","station":"P1","button":{"type":"slot","id":3}}"#,
+            ),
+            (
+                AlarmInput::Acknowledge { alarm: "x".into() }.into(),
+                r#"{"kind":"acknowledge","alarm":"x"}"#,
+            ),
+            (
+                IdentityInput::IssueToken(TokenGrant {
+                    id: "k1".into(),
+                    hash: "ab".repeat(32),
+                    scope: Scope::Role {
+                        role: Role::Operator,
+                    },
+                    label: "HMI".into(),
+                })
+                .into(),
+                r#"{"kind":"issue_token","id":"k1","hash":"abababababababababababababababababababababababababababababababab","scope":{"kind":"role","role":"operator"},"label":"HMI"}"#,
+            ),
+            (Input::TICK, r#"{"kind":"tick"}"#),
+        ];
+        for (input, wire) in inputs {
+            let json = serde_json::to_string(&input).expect("encode");
+            assert_eq!(json, wire);
+            assert!(json.contains(&format!(r#""kind":"{}""#, input.kind())));
+            let back: Input = serde_json::from_str(&json).expect("decode");
+            assert_eq!(back, input);
+        }
+        assert!(serde_json::from_str::<Input>(r#"{"kind":"no_such_input"}"#).is_err());
+    }
 }

@@ -16,8 +16,10 @@ pub mod identity;
 pub mod ids;
 pub mod io;
 pub mod model;
+pub mod picking;
 pub mod record;
 pub mod seq;
+pub mod sequencing;
 pub mod tracker;
 mod variant;
 pub mod vin;
@@ -26,7 +28,10 @@ pub use alarm::{Alarm, AlarmKey, AlarmKind, AlarmState};
 pub use config::{ConfigIndex, ConfigIssue, PlantConfig};
 pub use engine::{Core, State};
 pub use ids::PointId;
-pub use io::{Action, Change, DeviceIntent, Input, OutboxEvent, Outcome, StreamEvent};
+pub use io::{
+    Action, AlarmInput, Change, Clock, DeviceIntent, IdentityInput, Input, OutboxEvent, Outcome,
+    PickingInput, SequencingInput, StreamEvent,
+};
 pub use record::{RawRecord, Record};
 pub use seq::SeqNo;
 pub use vin::Vin;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use plant::{Plant, std_rec};
 use proptest::prelude::*;
+use takt_core::SequencingInput;
 use takt_core::io::{Action, Change, Input, StreamEvent};
 use takt_core::{AlarmKind, AlarmState, Core, State};
 
@@ -64,17 +65,17 @@ fn mixed_run(p: &mut Plant, s0: u32, order: &[usize], work_every: usize, from: u
             p.work(1);
         }
         if k == order.len() / 2 {
-            p.input(Input::LineState {
+            p.input(Input::Sequencing(SequencingInput::LineState {
                 line: "L".into(),
                 running: false,
                 reason: Some("test".into()),
-            });
+            }));
             p.at(120);
-            p.input(Input::LineState {
+            p.input(Input::Sequencing(SequencingInput::LineState {
                 line: "L".into(),
                 running: true,
                 reason: None,
-            });
+            }));
         }
     }
 }

@@ -12,6 +12,7 @@ use takt_core::{AlarmKind, AlarmState};
 
 use AlarmState::*;
 use CallStatus::*;
+use takt_core::{AlarmInput, PickingInput, SequencingInput};
 
 fn s(x: &str) -> Option<String> {
     Some(x.to_owned())
@@ -131,11 +132,13 @@ fn most_records_rejected_is_a_condition_that_clears_when_good_records_come_back(
         assert_eq!(rate(&p), Normal, "{seq} rejected: below the threshold");
     }
     // A record the source could not read counts too (journaled as a condition event).
-    let unreadable = |active| Input::Condition {
-        alarm: AlarmKind::RecordRejected,
-        subject: "L/B1".into(),
-        active,
-        message: "unreadable record: VIN is not a string".into(),
+    let unreadable = |active| {
+        Input::Alarms(AlarmInput::Condition {
+            alarm: AlarmKind::RecordRejected,
+            subject: "L/B1".into(),
+            active,
+            message: "unreadable record: VIN is not a string".into(),
+        })
     };
     p.input(unreadable(true));
     p.input(unreadable(false));
@@ -337,12 +340,12 @@ fn a_resequenced_vehicle_moves_to_its_new_number() {
     p.bc(std_rec(1, 1));
     p.bc(std_rec(2, 2));
     p.drain();
-    let out = p.input(Input::Resequence {
+    let out = p.input(Input::Sequencing(SequencingInput::Resequence {
         line: "L".into(),
         point: "B1".into(),
         vin: vin(1),
         seq: 3,
-    });
+    }));
     assert_eq!(out, Outcome::Applied);
     assert_eq!(p.live_seqs(), [2, 3]);
     let a = p.drain();
@@ -375,12 +378,12 @@ fn a_resequenced_vehicle_moves_to_its_new_number() {
     );
     assert_eq!(p.live_seqs(), [2, 3]);
     // An unknown VIN cannot be resequenced.
-    let out = p.input(Input::Resequence {
+    let out = p.input(Input::Sequencing(SequencingInput::Resequence {
         line: "L".into(),
         point: "B1".into(),
         vin: vin(99),
         seq: 5,
-    });
+    }));
     assert!(out.is_rejected());
 }
 
@@ -389,12 +392,12 @@ fn a_resequence_after_pick_raises_an_alarm() {
     let mut p = Plant::new();
     p.bc(std_rec(1, 1));
     p.bin("A1");
-    p.input(Input::Resequence {
+    p.input(Input::Sequencing(SequencingInput::Resequence {
         line: "L".into(),
         point: "B1".into(),
         vin: vin(1),
         seq: 2,
-    });
+    }));
     assert_eq!(
         p.alarm_state(AlarmKind::ResequenceAfterPick, "seat"),
         ClearedUnacknowledged
@@ -408,10 +411,10 @@ fn cancellation_removes_the_vehicle_and_skips_its_pick() {
     p.bc(rec(2, 2, "M1", &["SEAT=CLTH"]));
     p.drain();
     assert_eq!(
-        p.input(Input::Cancel {
+        p.input(Input::Sequencing(SequencingInput::Cancel {
             line: "L".into(),
             vin: vin(1)
-        }),
+        })),
         Outcome::Applied
     );
     assert_eq!(p.live_seqs(), [2]);
@@ -421,20 +424,20 @@ fn cancellation_removes_the_vehicle_and_skips_its_pick() {
     assert_eq!(p.alarm_state(AlarmKind::CancelAfterPick, "seat"), Normal);
     // Cancelling after the pick needs a person to take the part back.
     p.bin("A2");
-    p.input(Input::Cancel {
+    p.input(Input::Sequencing(SequencingInput::Cancel {
         line: "L".into(),
         vin: vin(2),
-    });
+    }));
     assert_eq!(
         p.alarm_state(AlarmKind::CancelAfterPick, "seat"),
         ClearedUnacknowledged
     );
     assert!(p.core.task("P1").is_none());
     assert!(
-        p.input(Input::Cancel {
+        p.input(Input::Sequencing(SequencingInput::Cancel {
             line: "L".into(),
             vin: vin(2)
-        })
+        }))
         .is_rejected()
     );
 }
@@ -459,17 +462,17 @@ fn an_unresolved_variant_blocks_the_station_until_resolved() {
         .find(|c| c.family == "seat" && c.part.is_none())
         .unwrap()
         .id;
-    let bad = p.input(Input::ResolveCall {
+    let bad = p.input(Input::Sequencing(SequencingInput::ResolveCall {
         call,
         part: "BMP-R".into(),
-    });
+    }));
     assert!(bad.is_rejected(), "a bumper is not a seat");
     p.drain();
     assert_eq!(
-        p.input(Input::ResolveCall {
+        p.input(Input::Sequencing(SequencingInput::ResolveCall {
             call,
             part: "SEAT-C".into()
-        }),
+        })),
         Outcome::Applied
     );
     assert_eq!(lights(&p.drain()), ["on A2 Green 2"]);
@@ -576,32 +579,34 @@ fn racks_fill_in_sequence_and_close_when_full_or_by_hand() {
     );
     // Third seat: picked, so a put into slot 1 of rack 2 is pending and it cannot close.
     p.bin("A1");
-    let out = p.input(Input::CloseRack {
+    let out = p.input(Input::Picking(PickingInput::CloseRack {
         family: "seat".into(),
-    });
+    }));
     assert_eq!(
         out,
         Outcome::Rejected("rack seat-000002 has a put pending in slot 1".into())
     );
     p.slot(1);
     assert_eq!(
-        p.input(Input::CloseRack {
+        p.input(Input::Picking(PickingInput::CloseRack {
             family: "seat".into()
-        }),
+        })),
         Outcome::Applied
     );
     assert_eq!(p.rack_status("seat-000002"), Some(RackStatus::Closed));
     assert!(
-        p.input(Input::CloseRack {
+        p.input(Input::Picking(PickingInput::CloseRack {
             family: "seat".into()
-        })
+        }))
         .is_rejected(),
         "no open rack left"
     );
     // Ship and deliver: the calls follow the rack.
-    let mv = |to| Input::RackMoved {
-        rack: "seat-000001".into(),
-        to,
+    let mv = |to| {
+        Input::Picking(PickingInput::RackMoved {
+            rack: "seat-000001".into(),
+            to,
+        })
     };
     assert!(p.input(mv(RackStatus::Open)).is_rejected());
     assert_eq!(p.input(mv(RackStatus::Shipped)), Outcome::Applied);
@@ -618,10 +623,10 @@ fn vehicles_install_and_leave_the_live_state() {
     p.bc(std_rec(1, 1));
     p.bc(std_rec(2, 2));
     p.work(2);
-    p.input(Input::RackMoved {
+    p.input(Input::Picking(PickingInput::RackMoved {
         rack: "seat-000001".into(),
         to: RackStatus::Delivered,
-    });
+    }));
     p.bc(std_rec(3, 3));
     p.bc(std_rec(4, 4)); // vehicle 1 reaches the seat station (3 positions)
     assert_eq!(p.calls("seat")[0], (1, s("SEAT-L"), Installed));
@@ -672,11 +677,11 @@ fn coverage_holds_during_a_line_stop_and_due_times_move_out() {
     let due_before: Vec<_> = p.core.calls().map(|c| c.due_at).collect();
     assert_eq!(due_before[0], plant::t0() + chrono::TimeDelta::minutes(3));
 
-    let stop = Input::LineState {
+    let stop = Input::Sequencing(SequencingInput::LineState {
         line: "L".into(),
         running: false,
         reason: Some("andon 12".into()),
-    };
+    });
     assert_eq!(p.input(stop.clone()), Outcome::Applied);
     assert!(matches!(p.input(stop), Outcome::Ignored(_)));
     p.at(600).tick();
@@ -689,11 +694,11 @@ fn coverage_holds_during_a_line_stop_and_due_times_move_out() {
         p.core.line_status("L").unwrap().reason.as_deref(),
         Some("andon 12")
     );
-    p.input(Input::LineState {
+    p.input(Input::Sequencing(SequencingInput::LineState {
         line: "L".into(),
         running: true,
         reason: None,
-    });
+    }));
     assert_eq!(p.core.line_status("L").unwrap().stopped_ms_total, 600_000);
     let due_after: Vec<_> = p.core.calls().map(|c| c.due_at).collect();
     for (b, a) in due_before.iter().zip(&due_after) {
@@ -707,15 +712,19 @@ fn coverage_holds_during_a_line_stop_and_due_times_move_out() {
 #[test]
 fn operators_acknowledge_and_shelve_alarms() {
     let mut p = Plant::new();
-    let cond = |active| Input::Condition {
-        alarm: AlarmKind::DeviceOffline,
-        subject: "ptl-1".into(),
-        active,
-        message: "no answer".into(),
+    let cond = |active| {
+        Input::Alarms(AlarmInput::Condition {
+            alarm: AlarmKind::DeviceOffline,
+            subject: "ptl-1".into(),
+            active,
+            message: "no answer".into(),
+        })
     };
     let id = "device_offline:ptl-1".to_owned();
-    let ack = || Input::Acknowledge {
-        alarm: "device_offline:ptl-1".into(),
+    let ack = || {
+        Input::Alarms(AlarmInput::Acknowledge {
+            alarm: "device_offline:ptl-1".into(),
+        })
     };
     // (input, state after) through every ISA-18.2 transition
     let steps = [
@@ -741,24 +750,24 @@ fn operators_acknowledge_and_shelve_alarms() {
         "nothing to acknowledge at normal"
     );
     assert!(
-        p.input(Input::Acknowledge {
+        p.input(Input::Alarms(AlarmInput::Acknowledge {
             alarm: "nope:x".into()
-        })
+        }))
         .is_rejected()
     );
     let until = p.now + chrono::TimeDelta::minutes(5);
     assert!(
-        p.input(Input::Shelve {
+        p.input(Input::Alarms(AlarmInput::Shelve {
             alarm: id.clone(),
             until: Some(p.now)
-        })
+        }))
         .is_rejected()
     );
     assert_eq!(
-        p.input(Input::Shelve {
+        p.input(Input::Alarms(AlarmInput::Shelve {
             alarm: id,
             until: Some(until)
-        }),
+        })),
         Outcome::Applied
     );
     assert!(
@@ -792,9 +801,9 @@ fn reset_station_clears_red_lights_and_relights_the_task() {
     p.bin("A2");
     p.drain();
     assert_eq!(
-        p.input(Input::ResetStation {
+        p.input(Input::Picking(PickingInput::ResetStation {
             station: "P1".into()
-        }),
+        })),
         Outcome::Applied
     );
     assert_eq!(lights(&p.drain()), ["all off", "on A1 Green 1"]);
@@ -850,11 +859,12 @@ fn every_line_beats_once_a_takt_and_at_once_when_it_stops_or_starts() {
         (next, Some(3))
     );
     // A stop is heard at once, with its reason, and the takt restarts from it.
-    p.at(10).input(Input::LineState {
-        line: "L".into(),
-        running: false,
-        reason: Some("andon 12".into()),
-    });
+    p.at(10)
+        .input(Input::Sequencing(SequencingInput::LineState {
+            line: "L".into(),
+            running: false,
+            reason: Some("andon 12".into()),
+        }));
     let stopped = beats(&p.drain());
     assert_eq!(stopped.len(), 1);
     assert_eq!(

@@ -26,6 +26,7 @@ use super::body::JsonBody;
 use super::problem::{ApiError, CommandProblems};
 use super::views::{AlarmView, CallView, RackView};
 use crate::store::{Origin, Projection};
+use takt_core::{AlarmInput, PickingInput, SequencingInput};
 
 /// The header that makes a retried POST answer the same and journal once.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -195,7 +196,7 @@ async fn acknowledge(
         &state,
         &caller,
         &headers,
-        Input::Acknowledge { alarm: id },
+        Input::Alarms(AlarmInput::Acknowledge { alarm: id }),
         None,
     )
     .await
@@ -224,10 +225,10 @@ async fn shelve(
         });
     }
     must_exist::<AlarmView>(&state, Projection::Alarms, "alarm", &id).await?;
-    let input = Input::Shelve {
+    let input = Input::Alarms(AlarmInput::Shelve {
         alarm: id,
         until: Some(body.until),
-    };
+    });
     submit(&state, &caller, &headers, input, Some(note)).await
 }
 
@@ -248,10 +249,10 @@ async fn unshelve(
     caller.require(Role::Supervisor, "unshelving alarms")?;
     let note = reason(&body.reason)?;
     must_exist::<AlarmView>(&state, Projection::Alarms, "alarm", &id).await?;
-    let input = Input::Shelve {
+    let input = Input::Alarms(AlarmInput::Shelve {
         alarm: id,
         until: None,
-    };
+    });
     submit(&state, &caller, &headers, input, Some(note)).await
 }
 
@@ -280,10 +281,10 @@ async fn resolve_call(
     }
     let call: CallView = must_exist(&state, Projection::Calls, "call", &id).await?;
     let call = CallId(u64::try_from(call.id).unwrap_or_default());
-    let input = Input::ResolveCall {
+    let input = Input::Sequencing(SequencingInput::ResolveCall {
         call,
         part: part.to_owned(),
-    };
+    });
     submit(&state, &caller, &headers, input, Some(note)).await
 }
 
@@ -306,7 +307,14 @@ async fn close_rack(
             id: family,
         });
     }
-    submit(&state, &caller, &headers, Input::CloseRack { family }, None).await
+    submit(
+        &state,
+        &caller,
+        &headers,
+        Input::Picking(PickingInput::CloseRack { family }),
+        None,
+    )
+    .await
 }
 
 /// A rack reported moved by the yard or the line.
@@ -321,7 +329,14 @@ async fn rack_moved(
         return Err(ApiError::Forbidden("reporting racks moved"));
     }
     must_exist::<RackView>(state, Projection::Racks, "rack", &rack).await?;
-    submit(state, caller, headers, Input::RackMoved { rack, to }, None).await
+    submit(
+        state,
+        caller,
+        headers,
+        Input::Picking(PickingInput::RackMoved { rack, to }),
+        None,
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/racks/{id}/shipped", tag = "racks",
@@ -377,7 +392,7 @@ async fn reset_station(
         &state,
         &caller,
         &headers,
-        Input::ResetStation { station },
+        Input::Picking(PickingInput::ResetStation { station }),
         None,
     )
     .await
@@ -419,12 +434,12 @@ async fn resequence(
     caller.require(Role::Supervisor, "resequencing vehicles")?;
     let note = reason(&body.reason)?;
     known_line(&state, &line, Some(&body.point))?;
-    let input = Input::Resequence {
+    let input = Input::Sequencing(SequencingInput::Resequence {
         line,
         point: body.point,
         vin: body.vin,
         seq: body.seq,
-    };
+    });
     submit(&state, &caller, &headers, input, Some(note)).await
 }
 
@@ -445,9 +460,9 @@ async fn cancel_vehicle(
     caller.require(Role::Supervisor, "cancelling vehicles")?;
     let note = reason(&body.reason)?;
     known_line(&state, &line, None)?;
-    let input = Input::Cancel {
+    let input = Input::Sequencing(SequencingInput::Cancel {
         line,
         vin: body.vin,
-    };
+    });
     submit(&state, &caller, &headers, input, Some(note)).await
 }

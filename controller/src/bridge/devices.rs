@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::health::Health;
 use crate::config::plant_io::{Lamp, LampMap};
 use crate::runtime::writer::{Handle, SubmitError};
+use takt_core::{AlarmInput, PickingInput};
 
 pub(super) async fn forward_events(
     device: String,
@@ -34,10 +35,10 @@ pub(super) async fn forward_events(
                     position,
                 };
                 match lamps.target(&lamp) {
-                    Some((station, target)) => Some(Input::Press {
+                    Some((station, target)) => Some(Input::Picking(PickingInput::Press {
                         station: station.clone(),
                         button: target.clone(),
-                    }),
+                    })),
                     None => {
                         tracing::warn!(%device, unit, position, "press on a position no station uses");
                         None
@@ -51,7 +52,7 @@ pub(super) async fn forward_events(
             Event::Disconnected { cause } => {
                 health.device_changed(&device, false, Some(cause.clone()));
                 let input = conditions.change(AlarmKind::DeviceOffline, &device, true, cause);
-                if let Some(Input::Condition { message, .. }) = &input {
+                if let Some(Input::Alarms(AlarmInput::Condition { message, .. })) = &input {
                     tracing::warn!(%device, "device offline: {message}; retrying with backoff");
                 }
                 input
@@ -98,11 +99,13 @@ impl Conditions {
         message: String,
     ) -> Option<Input> {
         let last = self.0.insert((alarm, subject.to_owned()), active);
-        (last != Some(active)).then(|| Input::Condition {
-            alarm,
-            subject: subject.to_owned(),
-            active,
-            message,
+        (last != Some(active)).then(|| {
+            Input::Alarms(AlarmInput::Condition {
+                alarm,
+                subject: subject.to_owned(),
+                active,
+                message,
+            })
         })
     }
 }

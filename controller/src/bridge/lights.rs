@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 
 use crate::config::plant_io::{Lamp, LampMap};
 use crate::runtime::writer::Handle;
+use takt_core::PickingInput;
 
 pub(super) struct Router {
     pub(super) lamps: Arc<LampMap>,
@@ -137,7 +138,9 @@ impl LampBatch {
 /// at start, when the drivers know nothing, and after the router missed intents.
 pub(super) async fn relight(writer: &Handle, lamps: &LampMap) {
     for station in lamps.stations() {
-        let _ = writer.enqueue(Input::ResetStation { station }).await;
+        let _ = writer
+            .enqueue(Input::Picking(PickingInput::ResetStation { station }))
+            .await;
     }
 }
 

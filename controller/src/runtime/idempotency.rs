@@ -101,14 +101,15 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use takt_core::AlarmInput;
 
     fn entry(id: i64, hours: i64, actor: &str, key: &str, alarm: &str) -> JournalEntry {
         JournalEntry {
             id,
             at: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::hours(hours),
-            input: Input::Acknowledge {
+            input: Input::Alarms(AlarmInput::Acknowledge {
                 alarm: alarm.into(),
-            },
+            }),
             outcome: Outcome::Applied,
             origin: Origin {
                 actor: Some(actor.into()),

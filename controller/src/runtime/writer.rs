@@ -283,7 +283,7 @@ async fn run(
                 }
             }
             () = tick, if taking => {
-                let tick = Submitted::plant(Utc::now(), Input::Tick);
+                let tick = Submitted::plant(Utc::now(), Input::TICK);
                 stage(&mut journaled, &mut next, vec![tick], vec![None]);
             }
             // Closed: refuse new submissions; `recv_many` drains what is queued, then ends.
@@ -387,6 +387,7 @@ fn fail(replies: Replies, err: &SubmitError) {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use takt_core::AlarmInput;
 
     use takt_core::Outcome;
 
@@ -413,13 +414,13 @@ mod tests {
         stage(
             &mut journaled,
             &mut next,
-            vec![Submitted::plant(now, Input::Tick)],
+            vec![Submitted::plant(now, Input::TICK)],
             vec![None],
         );
         let (reply, answered) = oneshot::channel();
-        let unknown = Input::Acknowledge {
+        let unknown = Input::Alarms(AlarmInput::Acknowledge {
             alarm: "no_such_alarm".into(),
-        };
+        });
         stage(
             &mut journaled,
             &mut next,

@@ -235,7 +235,7 @@ mod tests {
             id,
             at: Utc.timestamp_opt(1_800_000_000, 0).unwrap()
                 + chrono::TimeDelta::nanoseconds(micros * 1_000),
-            input: Input::Tick,
+            input: Input::TICK,
             outcome: Outcome::Applied,
             origin: Origin::default(),
         }

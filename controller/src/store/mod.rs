@@ -657,7 +657,7 @@ mod tests {
         let tick = |id| JournalEntry {
             id,
             at,
-            input: Input::Tick,
+            input: Input::TICK,
             outcome: Outcome::Applied,
             origin: Origin::default(),
         };

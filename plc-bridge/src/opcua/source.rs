@@ -37,6 +37,7 @@ use super::config::{AckClear, AckWith, FifoOrder, Layout, SourceConfig, TriggerK
 use super::connection::{self, Link, LinkError};
 use super::decode;
 use super::nodes::{FifoNodes, Nodes};
+use takt_core::{AlarmInput, SequencingInput};
 
 /// Where inputs go: the controller's journal. `deliver` resolves once the input is durable; an
 /// error means it is not, and the source will offer it again.
@@ -569,11 +570,11 @@ impl<S: InputSink> Source<S> {
             match record {
                 Ok(record) => {
                     seqs.push(record.seq);
-                    inputs.push(Input::Broadcast {
+                    inputs.push(Input::Sequencing(SequencingInput::Broadcast {
                         line: self.cfg.line.clone(),
                         point: self.cfg.point.clone(),
                         record,
-                    });
+                    }));
                 }
                 Err(e) => {
                     let message = format!("unreadable record: {e}");
@@ -620,11 +621,11 @@ impl<S: InputSink> Source<S> {
             .filter(|r| !running && !r.is_empty());
         let state = (running, reason);
         if self.line_state.as_ref() != Some(&state) {
-            self.deliver(Input::LineState {
+            self.deliver(Input::Sequencing(SequencingInput::LineState {
                 line: self.cfg.line.clone(),
                 running: state.0,
                 reason: state.1.clone(),
-            })
+            }))
             .await?;
             self.line_state = Some(state);
         }
@@ -686,12 +687,12 @@ impl<S: InputSink> Source<S> {
     }
 
     fn condition(&self, alarm: AlarmKind, active: bool, message: &str) -> Input {
-        Input::Condition {
+        Input::Alarms(AlarmInput::Condition {
             alarm,
             subject: self.subject.clone(),
             active,
             message: message.to_owned(),
-        }
+        })
     }
 
     async fn deliver(&self, input: Input) -> Result<(), LinkError> {

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use takt_core::Input;
+use takt_core::{AlarmInput, SequencingInput};
 use takt_plc_bridge::opcua::{InputSink, SinkError};
 use tokio::sync::watch;
 
@@ -100,7 +101,7 @@ pub fn broadcasts(inputs: &[Input]) -> Vec<(u32, String, String, Vec<String>)> {
     inputs
         .iter()
         .filter_map(|i| match i {
-            Input::Broadcast { record, .. } => Some((
+            Input::Sequencing(SequencingInput::Broadcast { record, .. }) => Some((
                 record.seq,
                 record.vin.clone(),
                 record.model.clone(),
@@ -116,7 +117,9 @@ pub fn conditions(inputs: &[Input]) -> Vec<(&'static str, bool)> {
     inputs
         .iter()
         .filter_map(|i| match i {
-            Input::Condition { alarm, active, .. } => Some((alarm.name(), *active)),
+            Input::Alarms(AlarmInput::Condition { alarm, active, .. }) => {
+                Some((alarm.name(), *active))
+            }
             _ => None,
         })
         .collect()

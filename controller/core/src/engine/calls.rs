@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Core, Occupant};
+use super::Core;
 use crate::alarm::AlarmKind;
 use crate::config::{FamilyConfig, Sequencing};
 use crate::ids::PointId;
 use crate::io::{Outcome, StreamEvent};
 use crate::model::{Call, CallId, CallStatus, RackStatus, Vehicle, VehicleId, VehicleStatus};
 use crate::record::Record;
+use crate::sequencing::Occupant;
 use crate::variant::{Need, resolve};
 use crate::vin::Vin;
 
@@ -23,10 +24,10 @@ impl Core {
         pos: u64,
         record: Record,
     ) -> VehicleId {
-        let id = VehicleId(self.state.next_vehicle);
-        self.state.next_vehicle += 1;
+        let id = self.state.sequencing.next_vehicle_id();
         let stopped_ms = self
             .state
+            .sequencing
             .lines
             .get(line)
             .map_or(0, |l| l.status.stopped_ms_total);
@@ -54,7 +55,7 @@ impl Core {
             stopped_ms_at_broadcast: stopped_ms,
             calls: BTreeMap::new(),
         };
-        self.state.vehicles.insert(id, vehicle);
+        self.state.sequencing.vehicles.insert(id, vehicle);
         for (fam, need) in needs {
             match need {
                 Need::NotApplicable => {}
@@ -73,11 +74,13 @@ impl Core {
         fam: &FamilyConfig,
         part: Option<String>,
     ) {
-        let Some(v) = self.state.vehicles.get(&vehicle) else {
+        if !self.state.sequencing.vehicles.contains_key(&vehicle) {
+            return;
+        }
+        let id = self.state.sequencing.next_call_id();
+        let Some(v) = self.state.sequencing.vehicles.get(&vehicle) else {
             return;
         };
-        let id = CallId(self.state.next_call);
-        self.state.next_call += 1;
         let station = self.cfg.family_station(fam);
         let takt_ms = self.cfg.line(&fam.line).map_or(0, |l| l.takt_ms);
         let offset_ms = i64::from(station.offset_positions) * takt_ms as i64;
@@ -99,11 +102,11 @@ impl Core {
             changed_at: now,
         };
         let (pos, vin, model) = (v.pos, v.vin.clone(), v.model.clone());
-        if let Some(v) = self.state.vehicles.get_mut(&vehicle) {
+        if let Some(v) = self.state.sequencing.vehicles.get_mut(&vehicle) {
             v.calls.insert(fam.id.clone(), id);
         }
         let unresolved = call.part.is_none();
-        self.state.calls.insert(id, call);
+        self.state.sequencing.calls.insert(id, call);
         if unresolved {
             self.alarm_event(
                 now,
@@ -120,7 +123,7 @@ impl Core {
             Sequencing::Supplier => Some(self.reserve_slot(now, &fam.id)),
             Sequencing::InPlant => None,
         };
-        if let Some(call) = self.state.calls.get_mut(&id) {
+        if let Some(call) = self.state.sequencing.calls.get_mut(&id) {
             if let Some((rack, slot)) = &supplier_slot {
                 call.rack = Some(rack.clone());
                 call.slot = Some(*slot);
@@ -132,7 +135,7 @@ impl Core {
         match (supplier_slot, &fam.station) {
             (Some((rack, slot)), _) => self.fill_slot(now, &rack, slot, id),
             (None, Some(station)) => {
-                if let Some(st) = self.state.stations.get_mut(station) {
+                if let Some(st) = self.state.picking.stations.get_mut(station) {
                     st.queue.insert((pos, id));
                 }
                 self.start_next(now, station);
@@ -166,7 +169,7 @@ impl Core {
                 return;
             }
         };
-        let Some(v) = self.state.vehicles.get_mut(&vid) else {
+        let Some(v) = self.state.sequencing.vehicles.get_mut(&vid) else {
             return;
         };
         let old_vin = std::mem::replace(&mut v.vin, record.vin.clone());
@@ -195,7 +198,7 @@ impl Core {
                         AlarmKind::CorrectionAfterPick,
                         "a correction dropped this family",
                     );
-                    if let Some(v) = self.state.vehicles.get_mut(&vid) {
+                    if let Some(v) = self.state.sequencing.vehicles.get_mut(&vid) {
                         v.calls.remove(&fam.id);
                     }
                 }
@@ -213,7 +216,7 @@ impl Core {
         part: Option<String>,
         record: &Record,
     ) {
-        let Some(call) = self.state.calls.get_mut(&cid) else {
+        let Some(call) = self.state.sequencing.calls.get_mut(&cid) else {
             return;
         };
         call.vin = record.vin.clone();
@@ -240,7 +243,7 @@ impl Core {
         }
         let rack_closed = rack
             .as_ref()
-            .and_then(|r| self.state.racks.get(r))
+            .and_then(|r| self.state.picking.racks.get(r))
             .is_some_and(|r| r.status != RackStatus::Open);
         if rack_closed {
             self.alarm_event(
@@ -276,17 +279,10 @@ impl Core {
             Ok(v) => v,
             Err(e) => return Outcome::Rejected(format!("VIN `{vin}`: {e}")),
         };
-        let Some(ls) = self.state.lines.get(line) else {
-            return Outcome::Rejected(format!("no line `{line}`"));
+        let found = match self.state.sequencing.positions_of(line, &vin) {
+            Ok(found) => found,
+            Err(reason) => return Outcome::Rejected(reason),
         };
-        let found: Vec<(String, u64)> = ls
-            .points
-            .iter()
-            .filter_map(|(p, ps)| ps.by_vin.get(&vin).map(|pos| (p.clone(), *pos)))
-            .collect();
-        if found.is_empty() {
-            return Outcome::Rejected(format!("VIN {vin} is not in sequence on line `{line}`"));
-        }
         for (point, pos) in found {
             self.vacate(now, line, &point, pos, VehicleStatus::Cancelled);
         }
@@ -308,7 +304,7 @@ impl Core {
         let Some(Occupant::Vehicle(vid)) = ps.at.insert(pos, Occupant::Vacated) else {
             return;
         };
-        let Some(mut v) = self.state.vehicles.remove(&vid) else {
+        let Some(mut v) = self.state.sequencing.vehicles.remove(&vid) else {
             return;
         };
         if let Some(ps) = self.point_mut(line, point) {
@@ -325,10 +321,10 @@ impl Core {
             self.cancel_call(now, *cid, kind, why);
         }
         v.status = status;
-        self.state.vehicles.insert(vid, v);
+        self.state.sequencing.vehicles.insert(vid, v);
         self.changed_vehicle(vid);
         self.changed_leaving(super::ChangeKey::Vehicle(vid));
-        self.state.vehicles.remove(&vid);
+        self.state.sequencing.vehicles.remove(&vid);
     }
 
     /// Cancel one call; a part already picked for it needs a person, so that raises `kind`.
@@ -339,7 +335,7 @@ impl Core {
         kind: AlarmKind,
         why: &str,
     ) {
-        let Some(call) = self.state.calls.get_mut(&cid) else {
+        let Some(call) = self.state.sequencing.calls.get_mut(&cid) else {
             return;
         };
         if call.status.is_final() {
@@ -372,7 +368,7 @@ impl Core {
 
     /// A supervisor names the part for a call that is not picked yet.
     pub(super) fn resolve_call(&mut self, now: DateTime<Utc>, cid: CallId, part: &str) -> Outcome {
-        let Some(call) = self.state.calls.get(&cid) else {
+        let Some(call) = self.state.sequencing.calls.get(&cid) else {
             return Outcome::Rejected(format!("no live call {cid}"));
         };
         if call.status != CallStatus::Created {
@@ -388,7 +384,7 @@ impl Core {
                 call.family
             ));
         }
-        if let Some(call) = self.state.calls.get_mut(&cid) {
+        if let Some(call) = self.state.sequencing.calls.get_mut(&cid) {
             call.part = Some(part.to_owned());
             call.corrections += 1;
             call.changed_at = now;
@@ -399,7 +395,7 @@ impl Core {
     }
 
     pub(super) fn call_event_changed(&mut self, cid: CallId) {
-        if let Some(c) = self.state.calls.get(&cid) {
+        if let Some(c) = self.state.sequencing.calls.get(&cid) {
             let c = c.clone();
             self.changed_call(cid);
             self.stream(StreamEvent::CallChanged(c));
@@ -409,7 +405,7 @@ impl Core {
     /// A final call leaves the live state; its rack may then be done with too.
     pub(super) fn retire_call(&mut self, cid: CallId) {
         self.changed_leaving(super::ChangeKey::Call(cid));
-        if let Some(call) = self.state.calls.remove(&cid)
+        if let Some(call) = self.state.sequencing.calls.remove(&cid)
             && let Some(rack) = call.rack
         {
             self.retire_rack_if_done(&rack);

@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Core, Occupant};
+use super::Core;
 use crate::alarm::AlarmKind;
 use crate::io::{Change, StreamEvent};
 use crate::model::Coverage;
+use crate::sequencing::Occupant;
 
 impl Core {
     /// Recompute coverage of the families touched by this input; report it where it changed.
@@ -17,6 +18,7 @@ impl Core {
             };
             if self
                 .state
+                .picking
                 .coverage
                 .get(&family)
                 .is_some_and(|c| c.vehicles == vehicles)
@@ -44,7 +46,10 @@ impl Core {
                 );
                 self.alarm_condition(now, AlarmKind::CoverageLow, &family, low, message);
             }
-            self.state.coverage.insert(family.clone(), cov.clone());
+            self.state
+                .picking
+                .coverage
+                .insert(family.clone(), cov.clone());
             self.record(
                 super::ChangeKey::Coverage(family),
                 Some(Change::Coverage(cov.clone())),
@@ -74,10 +79,17 @@ impl Core {
             let covered = match ps.at.get(&pos) {
                 Some(Occupant::Vehicle(id)) => self
                     .state
+                    .sequencing
                     .vehicles
                     .get(id)
                     .and_then(|v| v.calls.get(family))
-                    .is_none_or(|cid| self.state.calls.get(cid).is_some_and(|c| c.status.covers())),
+                    .is_none_or(|cid| {
+                        self.state
+                            .sequencing
+                            .calls
+                            .get(cid)
+                            .is_some_and(|c| c.status.covers())
+                    }),
                 Some(Occupant::Vacated) => true,
                 Some(Occupant::Unknown) | None => false,
             };

@@ -14,96 +14,35 @@ mod station;
 mod takt;
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alarm::{AlarmBook, AlarmKey, AlarmKind};
+use crate::alarm::{AlarmBook, AlarmInput, AlarmKey, AlarmKind};
 use crate::config::ConfigIndex;
 use crate::identity::Identities;
 use crate::ids::PointId;
-use crate::io::{Action, Change, DeviceIntent, Input, OutboxEvent, Outcome, StreamEvent};
-use crate::model::{
-    Call, CallId, Coverage, LightTarget, LineStatus, Rack, Task, TaskId, Vehicle, VehicleId,
-};
-use crate::tracker::Tracker;
-use crate::vin::Vin;
+use crate::io::{Action, Change, Clock, DeviceIntent, Input, OutboxEvent, Outcome, StreamEvent};
+use crate::model::{Call, CallId, Coverage, LineStatus, Rack, Task, TaskId, Vehicle, VehicleId};
+use crate::picking::{Picking, PickingInput};
+use crate::sequencing::{PointState, Sequencing, SequencingInput};
 
-/// Everything the core knows; serialisable so the runtime can snapshot it.
+/// Everything the core knows, context by context; serialisable so the runtime can snapshot it.
 ///
 /// Invariant: only live things are here (vehicles between broadcast point and their last install
 /// station, their calls, racks not yet emptied at the line), so memory does not grow with the
 /// number of finished vehicles. Everything finished lives on in the store's projections.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
-    lines: BTreeMap<String, LineState>,
-    vehicles: BTreeMap<VehicleId, Vehicle>,
-    calls: BTreeMap<CallId, Call>,
-    racks: BTreeMap<String, Rack>,
-    /// Family → its open rack.
-    open_racks: BTreeMap<String, String>,
-    /// Family → number of the last rack opened.
-    rack_numbers: BTreeMap<String, u64>,
-    stations: BTreeMap<String, StationState>,
+    sequencing: Sequencing,
+    picking: Picking,
     alarms: AlarmBook,
-    coverage: BTreeMap<String, Coverage>,
-    next_vehicle: u64,
-    next_call: u64,
-    next_task: u64,
-    /// `line/point` → whether each of its last records was rejected, oldest first.
-    #[serde(default)]
-    recent_records: BTreeMap<String, VecDeque<bool>>,
-    /// API tokens: a context of its own (see [`crate::identity`]).
-    #[serde(default)]
+    /// API tokens: it reads no other context and no other reads it.
     identities: Identities,
     /// The id of the last stream event put in the outbox.
-    #[serde(default)]
     last_event: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct LineState {
-    status: LineStatus,
-    points: BTreeMap<String, PointState>,
-    /// When the line's next takt status is due; `None` until the first input.
-    #[serde(default)]
-    takt_status_due: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct PointState {
-    tracker: Tracker,
-    /// What sits at each recent position, up to the farthest install station.
-    at: BTreeMap<u64, Occupant>,
-    by_vin: BTreeMap<Vin, u64>,
-    /// VINs with an explicit resequence on its way through the tracker.
-    resequences: BTreeSet<Vin>,
-    /// Positions from this point to its farthest install station.
-    max_offset: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum Occupant {
-    Vehicle(VehicleId),
-    /// Never broadcast to us (gap given up, jump) or rejected after settling.
-    Unknown,
-    /// The vehicle was cancelled or moved away by a resequence: nothing needed here.
-    Vacated,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct StationState {
-    family: String,
-    /// Calls waiting to be picked, in sequence order.
-    queue: BTreeSet<(u64, CallId)>,
-    task: Option<Task>,
-    /// Buttons showing a wrong-press light.
-    errors: BTreeSet<LightTarget>,
-    /// The button that confirmed the last task, and when: a second press of it is a repeat.
-    #[serde(default)]
-    confirmed: Option<(LightTarget, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -143,78 +82,10 @@ pub struct Core {
 impl Core {
     /// A plant with nothing broadcast yet, lines assumed running.
     pub fn new(cfg: Arc<ConfigIndex>) -> Self {
-        let mut lines = BTreeMap::new();
-        for line in &cfg.config.lines {
-            let mut points = BTreeMap::new();
-            for p in &line.broadcast_points {
-                let max_offset = line
-                    .install_stations
-                    .iter()
-                    .filter(|s| s.broadcast_point == p.id)
-                    .map(|s| u64::from(s.offset_positions))
-                    .max()
-                    .unwrap_or(0);
-                points.insert(
-                    p.id.clone(),
-                    PointState {
-                        tracker: Tracker::new(line.modulus, line.window),
-                        at: BTreeMap::new(),
-                        by_vin: BTreeMap::new(),
-                        resequences: BTreeSet::new(),
-                        max_offset,
-                    },
-                );
-            }
-            let status = LineStatus {
-                line: line.id.clone(),
-                running: true,
-                reason: None,
-                since: None,
-                stopped_ms_total: 0,
-                takt_ms: line.takt_ms,
-            };
-            lines.insert(
-                line.id.clone(),
-                LineState {
-                    status,
-                    points,
-                    takt_status_due: None,
-                },
-            );
-        }
-        let stations = cfg
-            .config
-            .families
-            .iter()
-            .filter_map(|f| {
-                f.station.as_ref().map(|s| {
-                    (
-                        s.clone(),
-                        StationState {
-                            family: f.id.clone(),
-                            queue: BTreeSet::new(),
-                            task: None,
-                            errors: BTreeSet::new(),
-                            confirmed: None,
-                        },
-                    )
-                })
-            })
-            .collect();
         let state = State {
-            lines,
-            vehicles: BTreeMap::new(),
-            calls: BTreeMap::new(),
-            racks: BTreeMap::new(),
-            open_racks: BTreeMap::new(),
-            rack_numbers: BTreeMap::new(),
-            stations,
+            sequencing: Sequencing::new(&cfg),
+            picking: Picking::new(&cfg),
             alarms: AlarmBook::default(),
-            coverage: BTreeMap::new(),
-            next_vehicle: 1,
-            next_call: 1,
-            next_task: 1,
-            recent_records: BTreeMap::new(),
             identities: Identities::default(),
             last_event: 0,
         };
@@ -248,31 +119,63 @@ impl Core {
         self.now = now;
         self.expire(now);
         let outcome = match input {
-            Input::Broadcast {
+            Input::Sequencing(input) => self.sequencing(now, input),
+            Input::Picking(input) => self.picking(now, input),
+            Input::Alarms(input) => self.alarms_input(now, input),
+            Input::Identity(input) => {
+                let (outcome, changed) = self.state.identities.handle(now, input);
+                if let Some(token) = changed {
+                    self.record(
+                        ChangeKey::Token(token.id.clone()),
+                        Some(Change::ApiToken(token)),
+                    );
+                }
+                outcome
+            }
+            Input::Clock(Clock::Tick) => Outcome::Applied,
+        };
+        self.update_coverage(now);
+        self.takt_statuses_due(now);
+        outcome
+    }
+
+    fn sequencing(&mut self, now: DateTime<Utc>, input: &SequencingInput) -> Outcome {
+        match input {
+            SequencingInput::Broadcast {
                 line,
                 point,
                 record,
             } => self.broadcast(now, line, point, record),
-            Input::Resequence {
+            SequencingInput::Resequence {
                 line,
                 point,
                 vin,
                 seq,
             } => self.resequence(now, line, point, vin, *seq),
-            Input::Cancel { line, vin } => self.cancel_vehicle(now, line, vin),
-            Input::Press { station, button } => self.press(now, station, button.clone()),
-            Input::LineState {
+            SequencingInput::Cancel { line, vin } => self.cancel_vehicle(now, line, vin),
+            SequencingInput::LineState {
                 line,
                 running,
                 reason,
             } => self.line_state(now, line, *running, reason.clone()),
-            Input::CloseRack { family } => self.close_rack_by_hand(now, family),
-            Input::RackMoved { rack, to } => self.move_rack(now, rack, *to),
-            Input::ResolveCall { call, part } => self.resolve_call(now, *call, part),
-            Input::ResetStation { station } => self.reset_station(station),
-            Input::Acknowledge { alarm } => self.acknowledge(now, alarm),
-            Input::Shelve { alarm, until } => self.shelve(now, alarm, *until),
-            Input::Condition {
+            SequencingInput::ResolveCall { call, part } => self.resolve_call(now, *call, part),
+        }
+    }
+
+    fn picking(&mut self, now: DateTime<Utc>, input: &PickingInput) -> Outcome {
+        match input {
+            PickingInput::Press { station, button } => self.press(now, station, button.clone()),
+            PickingInput::CloseRack { family } => self.close_rack_by_hand(now, family),
+            PickingInput::RackMoved { rack, to } => self.move_rack(now, rack, *to),
+            PickingInput::ResetStation { station } => self.reset_station(station),
+        }
+    }
+
+    fn alarms_input(&mut self, now: DateTime<Utc>, input: &AlarmInput) -> Outcome {
+        match input {
+            AlarmInput::Acknowledge { alarm } => self.acknowledge(now, alarm),
+            AlarmInput::Shelve { alarm, until } => self.shelve(now, alarm, *until),
+            AlarmInput::Condition {
                 alarm,
                 subject,
                 active,
@@ -285,21 +188,7 @@ impl Core {
                 }
                 Outcome::Applied
             }
-            Input::Tick => Outcome::Applied,
-            Input::Identity(input) => {
-                let (outcome, changed) = self.state.identities.handle(now, input);
-                if let Some(token) = changed {
-                    self.record(
-                        ChangeKey::Token(token.id.clone()),
-                        Some(Change::ApiToken(token)),
-                    );
-                }
-                outcome
-            }
-        };
-        self.update_coverage(now);
-        self.takt_statuses_due(now);
-        outcome
+        }
     }
 
     /// Next action to carry out, in the order the core decided them.
@@ -336,9 +225,21 @@ impl Core {
     /// The row of a vehicle, call or rack as the state holds it now.
     fn row_of(&self, key: &ChangeKey) -> Option<Change> {
         match key {
-            ChangeKey::Vehicle(id) => self.state.vehicles.get(id).cloned().map(Change::Vehicle),
-            ChangeKey::Call(id) => self.state.calls.get(id).cloned().map(Change::Call),
-            ChangeKey::Rack(id) => self.state.racks.get(id).cloned().map(Change::Rack),
+            ChangeKey::Vehicle(id) => self
+                .state
+                .sequencing
+                .vehicles
+                .get(id)
+                .cloned()
+                .map(Change::Vehicle),
+            ChangeKey::Call(id) => self
+                .state
+                .sequencing
+                .calls
+                .get(id)
+                .cloned()
+                .map(Change::Call),
+            ChangeKey::Rack(id) => self.state.picking.racks.get(id).cloned().map(Change::Rack),
             ChangeKey::Task(_)
             | ChangeKey::Alarm(_)
             | ChangeKey::Line(_)
@@ -358,14 +259,11 @@ impl Core {
 
     /// When the core next wants an input (a [`Input::Tick`] will do) even if nothing happens.
     pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
-        let timeout = self.gap_timeout();
         self.state
-            .lines
-            .values()
-            .flat_map(|l| l.points.values())
-            .filter_map(|p| p.tracker.gap_deadline(timeout))
+            .sequencing
+            .next_deadline(self.gap_timeout())
+            .into_iter()
             .chain(self.state.alarms.next_shelf_expiry())
-            .chain(self.next_takt_status())
             .min()
     }
 
@@ -376,7 +274,7 @@ impl Core {
     fn expire(&mut self, now: DateTime<Utc>) {
         let timeout = self.gap_timeout();
         let mut expired = Vec::new();
-        for (line, ls) in &mut self.state.lines {
+        for (line, ls) in &mut self.state.sequencing.lines {
             for (point, ps) in &mut ls.points {
                 let settled = ps.tracker.expire(now, timeout);
                 if !settled.is_empty() {
@@ -427,23 +325,23 @@ impl Core {
     }
 
     pub fn calls(&self) -> impl Iterator<Item = &Call> {
-        self.state.calls.values()
+        self.state.sequencing.calls.values()
     }
 
     pub fn vehicles(&self) -> impl Iterator<Item = &Vehicle> {
-        self.state.vehicles.values()
+        self.state.sequencing.vehicles.values()
     }
 
     pub fn racks(&self) -> impl Iterator<Item = &Rack> {
-        self.state.racks.values()
+        self.state.picking.racks.values()
     }
 
     pub fn line_status(&self, line: &str) -> Option<&LineStatus> {
-        self.state.lines.get(line).map(|l| &l.status)
+        self.state.sequencing.lines.get(line).map(|l| &l.status)
     }
 
     pub fn coverage(&self, family: &str) -> Option<&Coverage> {
-        self.state.coverage.get(family)
+        self.state.picking.coverage.get(family)
     }
 
     /// The sequence number expected next at a broadcast point.
@@ -453,7 +351,11 @@ impl Core {
 
     /// Open tasks of every station.
     pub fn tasks(&self) -> impl Iterator<Item = &Task> {
-        self.state.stations.values().filter_map(|s| s.task.as_ref())
+        self.state
+            .picking
+            .stations
+            .values()
+            .filter_map(|s| s.task.as_ref())
     }
 
     /// The API tokens, as the journal has issued and revoked them.
@@ -463,12 +365,13 @@ impl Core {
 
     /// Coverage of every family measured so far.
     pub fn coverages(&self) -> impl Iterator<Item = &Coverage> {
-        self.state.coverage.values()
+        self.state.picking.coverage.values()
     }
 
     /// The open task of a station.
     pub fn task(&self, station: &str) -> Option<&Task> {
         self.state
+            .picking
             .stations
             .get(station)
             .and_then(|s| s.task.as_ref())
@@ -476,7 +379,7 @@ impl Core {
 
     /// Everything a station's lights should show now: for re-asserting after a reconnect.
     pub fn station_lights(&self, station: &str) -> Vec<DeviceIntent> {
-        let Some(st) = self.state.stations.get(station) else {
+        let Some(st) = self.state.picking.stations.get(station) else {
             return Vec::new();
         };
         let mut out: Vec<DeviceIntent> = st
@@ -493,7 +396,7 @@ impl Core {
     }
 
     fn point(&self, line: &str, point: &str) -> Option<&PointState> {
-        self.state.lines.get(line)?.points.get(point)
+        self.state.sequencing.point(line, point)
     }
 
     // ---- output helpers ----
@@ -522,13 +425,13 @@ impl Core {
     }
 
     fn changed_vehicle(&mut self, id: VehicleId) {
-        if self.state.vehicles.contains_key(&id) {
+        if self.state.sequencing.vehicles.contains_key(&id) {
             self.record(ChangeKey::Vehicle(id), None);
         }
     }
 
     fn changed_call(&mut self, id: CallId) {
-        if let Some(c) = self.state.calls.get(&id) {
+        if let Some(c) = self.state.sequencing.calls.get(&id) {
             let family = c.family.clone();
             self.mark_coverage(&family);
             self.record(ChangeKey::Call(id), None);
@@ -543,7 +446,7 @@ impl Core {
     }
 
     fn changed_rack(&mut self, id: &str) {
-        if self.state.racks.contains_key(id) {
+        if self.state.picking.racks.contains_key(id) {
             self.record(ChangeKey::Rack(id.to_owned()), None);
         }
     }
@@ -553,7 +456,7 @@ impl Core {
     }
 
     fn changed_line(&mut self, line: &str) {
-        if let Some(l) = self.state.lines.get(line) {
+        if let Some(l) = self.state.sequencing.lines.get(line) {
             let status = l.status.clone();
             self.record(ChangeKey::Line(line.to_owned()), Some(Change::Line(status)));
         }
@@ -647,45 +550,16 @@ impl Core {
         running: bool,
         reason: Option<String>,
     ) -> Outcome {
-        let Some(ls) = self.state.lines.get_mut(line) else {
-            return Outcome::Rejected(format!("no line `{line}`"));
+        let (status, shifted) = match self
+            .state
+            .sequencing
+            .set_running(now, line, running, reason)
+        {
+            Ok(changed) => changed,
+            Err(outcome) => return outcome,
         };
-        if ls.status.running == running {
-            return Outcome::Ignored(format!(
-                "line `{line}` is already {}",
-                if running { "running" } else { "stopped" }
-            ));
-        }
-        let mut stop_ms = 0;
-        if running {
-            stop_ms = ls
-                .status
-                .since
-                .map_or(0, |since| (now - since).num_milliseconds().max(0));
-            ls.status.stopped_ms_total += stop_ms;
-            ls.status.reason = None;
-        } else {
-            ls.status.reason = reason;
-        }
-        ls.status.running = running;
-        ls.status.since = Some(now);
-        let status = ls.status.clone();
-        if stop_ms > 0 {
-            // Every part still to be installed is needed that much later.
-            let shift = TimeDelta::milliseconds(stop_ms);
-            let ids: Vec<CallId> = self
-                .state
-                .calls
-                .values()
-                .filter(|c| c.line == line && !c.status.is_final())
-                .map(|c| c.id)
-                .collect();
-            for id in ids {
-                if let Some(c) = self.state.calls.get_mut(&id) {
-                    c.due_at += shift;
-                }
-                self.changed_call(id);
-            }
+        for id in shifted {
+            self.changed_call(id);
         }
         self.changed_line(line);
         self.stream(StreamEvent::LineState(status));

@@ -4,34 +4,16 @@ use chrono::{DateTime, Utc};
 
 use super::Core;
 use crate::io::{Outcome, StreamEvent};
-use crate::model::{CallId, CallStatus, Rack, RackStatus, TaskKind};
+use crate::model::{CallId, CallStatus, Rack, RackStatus};
 
 impl Core {
     /// The family's open rack, opening a new one if there is none.
     fn open_rack(&mut self, now: DateTime<Utc>, family: &str) -> String {
-        if let Some(id) = self.state.open_racks.get(family) {
+        if let Some(id) = self.state.picking.open_racks.get(family) {
             return id.clone();
         }
         let size = self.cfg.family(family).map_or(1, |f| f.rack_size);
-        let number = self
-            .state
-            .rack_numbers
-            .entry(family.to_owned())
-            .or_insert(0);
-        *number += 1;
-        let id = format!("{family}-{number:06}");
-        let rack = Rack {
-            id: id.clone(),
-            family: family.to_owned(),
-            number: *number,
-            size,
-            slots: vec![None; size as usize],
-            status: RackStatus::Open,
-            opened_at: now,
-            changed_at: now,
-        };
-        self.state.racks.insert(id.clone(), rack);
-        self.state.open_racks.insert(family.to_owned(), id.clone());
+        let id = self.state.picking.open_rack(now, family, size);
         self.changed_rack(&id);
         id
     }
@@ -41,6 +23,7 @@ impl Core {
         let rack = self.open_rack(now, family);
         let slot = self
             .state
+            .picking
             .racks
             .get(&rack)
             .and_then(|r| r.slots.iter().position(Option::is_none))
@@ -49,7 +32,7 @@ impl Core {
     }
 
     pub(super) fn fill_slot(&mut self, now: DateTime<Utc>, rack: &str, slot: u32, cid: CallId) {
-        let Some(r) = self.state.racks.get_mut(rack) else {
+        let Some(r) = self.state.picking.racks.get_mut(rack) else {
             return;
         };
         if let Some(s) = r.slots.get_mut(slot as usize - 1) {
@@ -64,34 +47,27 @@ impl Core {
     }
 
     fn close_rack(&mut self, now: DateTime<Utc>, rack: &str) {
-        let Some(r) = self.state.racks.get_mut(rack) else {
+        let Some(r) = self.state.picking.racks.get_mut(rack) else {
             return;
         };
         r.status = RackStatus::Closed;
         r.changed_at = now;
         let r = r.clone();
-        self.state.open_racks.remove(&r.family);
+        self.state.picking.open_racks.remove(&r.family);
         self.changed_rack(rack);
         self.stream(StreamEvent::RackClosed(r));
         self.retire_rack_if_done(rack);
     }
 
     pub(super) fn close_rack_by_hand(&mut self, now: DateTime<Utc>, family: &str) -> Outcome {
-        let Some(rack) = self.state.open_racks.get(family).cloned() else {
+        let Some(rack) = self.state.picking.open_racks.get(family).cloned() else {
             return Outcome::Rejected(format!("family `{family}` has no open rack"));
         };
-        let pending_put =
-            self.state
-                .stations
-                .values()
-                .find_map(|s| match s.task.as_ref().map(|t| &t.kind) {
-                    Some(TaskKind::Put { rack: r, slot }) if *r == rack => Some(*slot),
-                    _ => None,
-                });
+        let pending_put = self.state.picking.pending_put(&rack);
         if let Some(slot) = pending_put {
             return Outcome::Rejected(format!("rack {rack} has a put pending in slot {slot}"));
         }
-        if self.state.racks.get(&rack).map_or(0, Rack::filled) == 0 {
+        if self.state.picking.racks.get(&rack).map_or(0, Rack::filled) == 0 {
             return Outcome::Rejected(format!("rack {rack} is empty"));
         }
         self.close_rack(now, &rack);
@@ -99,7 +75,7 @@ impl Core {
     }
 
     pub(super) fn move_rack(&mut self, now: DateTime<Utc>, rack: &str, to: RackStatus) -> Outcome {
-        let Some(r) = self.state.racks.get(rack) else {
+        let Some(r) = self.state.picking.racks.get(rack) else {
             return Outcome::Rejected(format!("no rack `{rack}` in the live state"));
         };
         let allowed = matches!(
@@ -120,7 +96,7 @@ impl Core {
         } else {
             CallStatus::Shipped
         };
-        if let Some(r) = self.state.racks.get_mut(rack) {
+        if let Some(r) = self.state.picking.racks.get_mut(rack) {
             r.status = to;
             r.changed_at = now;
             let moved = r.clone();
@@ -130,6 +106,7 @@ impl Core {
         for cid in calls {
             let movable = self
                 .state
+                .sequencing
                 .calls
                 .get(&cid)
                 .is_some_and(|c| !c.status.is_final() && c.status < call_status);
@@ -142,16 +119,16 @@ impl Core {
 
     /// A rack no longer open whose calls have all left the live state leaves it too.
     pub(super) fn retire_rack_if_done(&mut self, rack: &str) {
-        let done = self.state.racks.get(rack).is_some_and(|r| {
+        let done = self.state.picking.racks.get(rack).is_some_and(|r| {
             r.status != RackStatus::Open
                 && r.slots
                     .iter()
                     .flatten()
-                    .all(|c| !self.state.calls.contains_key(c))
+                    .all(|c| !self.state.sequencing.calls.contains_key(c))
         });
         if done {
             self.changed_leaving(super::ChangeKey::Rack(rack.to_owned()));
-            self.state.racks.remove(rack);
+            self.state.picking.racks.remove(rack);
         }
     }
 }

@@ -17,6 +17,7 @@ impl Core {
         let alarming = settings.rejections_alarming();
         let recent = self
             .state
+            .sequencing
             .recent_records
             .entry(subject.to_owned())
             .or_default();

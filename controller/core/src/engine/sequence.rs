@@ -2,13 +2,15 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Core, Occupant};
+use super::Core;
 use crate::alarm::AlarmKind;
 use crate::ids::PointId;
 use crate::io::{Action, Outcome};
 use crate::model::{CallStatus, VehicleStatus};
 use crate::record::{RawRecord, Record};
 use crate::seq::SeqNo;
+use crate::sequencing::Occupant;
+use crate::sequencing::PointState;
 use crate::tracker::{Offered, Settled};
 use crate::vin::Vin;
 
@@ -68,7 +70,7 @@ impl Core {
             return Outcome::Rejected(format!("no broadcast point `{point}` on line `{line}`"));
         };
         let Some(vehicle) = ps.by_vin.get(&vin).and_then(|pos| match ps.at.get(pos) {
-            Some(Occupant::Vehicle(id)) => self.state.vehicles.get(id),
+            Some(Occupant::Vehicle(id)) => self.state.sequencing.vehicles.get(id),
             _ => None,
         }) else {
             return Outcome::Rejected(format!("VIN {vin} is not in sequence at {line}/{point}"));
@@ -259,6 +261,7 @@ impl Core {
             for vid in arriving {
                 let call = self
                     .state
+                    .sequencing
                     .vehicles
                     .get(&vid)
                     .and_then(|v| v.calls.get(&fam.id).copied());
@@ -281,7 +284,7 @@ impl Core {
     }
 
     fn install(&mut self, now: DateTime<Utc>, cid: crate::model::CallId, station: &str) {
-        let Some(call) = self.state.calls.get_mut(&cid) else {
+        let Some(call) = self.state.sequencing.calls.get_mut(&cid) else {
             return;
         };
         if call.status.is_final() {
@@ -308,7 +311,7 @@ impl Core {
     }
 
     fn finish_vehicle(&mut self, id: crate::model::VehicleId, line: &str, point: &str) {
-        let Some(mut v) = self.state.vehicles.remove(&id) else {
+        let Some(mut v) = self.state.sequencing.vehicles.remove(&id) else {
             return;
         };
         if let Some(ps) = self.point_mut(line, point)
@@ -320,13 +323,13 @@ impl Core {
         for cid in v.calls.values() {
             self.retire_call(*cid);
         }
-        self.state.vehicles.insert(id, v);
+        self.state.sequencing.vehicles.insert(id, v);
         self.changed_vehicle(id);
         self.changed_leaving(super::ChangeKey::Vehicle(id));
-        self.state.vehicles.remove(&id);
+        self.state.sequencing.vehicles.remove(&id);
     }
 
-    pub(super) fn point_mut(&mut self, line: &str, point: &str) -> Option<&mut super::PointState> {
-        self.state.lines.get_mut(line)?.points.get_mut(point)
+    pub(super) fn point_mut(&mut self, line: &str, point: &str) -> Option<&mut PointState> {
+        self.state.sequencing.point_mut(line, point)
     }
 }

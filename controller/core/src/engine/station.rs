@@ -6,12 +6,12 @@ use super::Core;
 use crate::alarm::AlarmKind;
 use crate::config::{Blink, LampColour};
 use crate::io::{DeviceIntent, Outcome};
-use crate::model::{CallId, CallStatus, LightTarget, Task, TaskId, TaskKind, TaskStatus};
+use crate::model::{CallId, CallStatus, LightTarget, Task, TaskKind, TaskStatus};
 
 impl Core {
     /// Light the next pick if the station is idle and the next call can be picked.
     pub(super) fn start_next(&mut self, now: DateTime<Utc>, station: &str) {
-        let Some(st) = self.state.stations.get(station) else {
+        let Some(st) = self.state.picking.stations.get(station) else {
             return;
         };
         if st.task.is_some() {
@@ -22,7 +22,13 @@ impl Core {
         };
         // An unresolved call blocks the station: picking past it would put every later part in
         // the wrong slot. Its alarm is already raised; a correction or ResolveCall unblocks it.
-        let Some(part) = self.state.calls.get(&cid).and_then(|c| c.part.clone()) else {
+        let Some(part) = self
+            .state
+            .sequencing
+            .calls
+            .get(&cid)
+            .and_then(|c| c.part.clone())
+        else {
             return;
         };
         let Some(bin) = self
@@ -44,8 +50,7 @@ impl Core {
         call: CallId,
         kind: TaskKind,
     ) -> Task {
-        let id = TaskId(self.state.next_task);
-        self.state.next_task += 1;
+        let id = self.state.picking.next_task_id();
         Task {
             id,
             station: station.to_owned(),
@@ -60,7 +65,7 @@ impl Core {
     fn open_task(&mut self, station: &str, task: Task) {
         let light = self.task_light(station, &task);
         self.changed_task(&task);
-        if let Some(st) = self.state.stations.get_mut(station) {
+        if let Some(st) = self.state.picking.stations.get_mut(station) {
             st.task = Some(task);
         }
         self.device(light);
@@ -68,7 +73,7 @@ impl Core {
 
     /// Close the station's open task as done or cancelled and turn its light off.
     fn end_task(&mut self, now: DateTime<Utc>, station: &str, status: TaskStatus) -> Option<Task> {
-        let st = self.state.stations.get_mut(station)?;
+        let st = self.state.picking.stations.get_mut(station)?;
         let mut task = st.task.take()?;
         task.status = status;
         task.changed_at = now;
@@ -116,7 +121,7 @@ impl Core {
     }
 
     fn clear_errors(&mut self, station: &str) {
-        let Some(st) = self.state.stations.get_mut(station) else {
+        let Some(st) = self.state.picking.stations.get_mut(station) else {
             return;
         };
         for target in std::mem::take(&mut st.errors) {
@@ -136,7 +141,7 @@ impl Core {
         let Some(sc) = self.cfg.station(station) else {
             return Outcome::Rejected(format!("no station `{station}`"));
         };
-        let Some(st) = self.state.stations.get(station) else {
+        let Some(st) = self.state.picking.stations.get(station) else {
             return Outcome::Rejected(format!("station `{station}` builds no family"));
         };
         let rack_size = self.cfg.family(&st.family).map_or(0, |f| f.rack_size);
@@ -178,14 +183,14 @@ impl Core {
                 format!("{} pressed, {wanted} was lit", describe(&button)),
             );
             let light = self.error_light(station, button.clone());
-            if let Some(st) = self.state.stations.get_mut(station) {
+            if let Some(st) = self.state.picking.stations.get_mut(station) {
                 st.errors.insert(button);
             }
             self.device(light);
             return Outcome::Applied;
         }
         self.clear_errors(station);
-        if let Some(st) = self.state.stations.get_mut(station) {
+        if let Some(st) = self.state.picking.stations.get_mut(station) {
             st.confirmed = Some((button, now));
         }
         let Some(task) = self.end_task(now, station, TaskStatus::Done) else {
@@ -204,15 +209,15 @@ impl Core {
 
     fn picked(&mut self, now: DateTime<Utc>, station: &str, cid: CallId) {
         self.set_call_status(now, cid, CallStatus::Picked);
-        let Some(call) = self.state.calls.get(&cid) else {
+        let Some(call) = self.state.sequencing.calls.get(&cid) else {
             return;
         };
         let (pos, family) = (call.pos, call.family.clone());
-        if let Some(st) = self.state.stations.get_mut(station) {
+        if let Some(st) = self.state.picking.stations.get_mut(station) {
             st.queue.remove(&(pos, cid));
         }
         let (rack, slot) = self.reserve_slot(now, &family);
-        if let Some(call) = self.state.calls.get_mut(&cid) {
+        if let Some(call) = self.state.sequencing.calls.get_mut(&cid) {
             call.rack = Some(rack.clone());
             call.slot = Some(slot);
         }
@@ -222,7 +227,7 @@ impl Core {
     }
 
     pub(super) fn set_call_status(&mut self, now: DateTime<Utc>, cid: CallId, status: CallStatus) {
-        if let Some(call) = self.state.calls.get_mut(&cid) {
+        if let Some(call) = self.state.sequencing.calls.get_mut(&cid) {
             call.status = status;
             call.changed_at = now;
         }
@@ -231,7 +236,7 @@ impl Core {
 
     /// The call no longer goes through its station: out of the queue, its task cancelled.
     pub(super) fn drop_from_station(&mut self, now: DateTime<Utc>, cid: CallId) {
-        let Some(call) = self.state.calls.get(&cid) else {
+        let Some(call) = self.state.sequencing.calls.get(&cid) else {
             return;
         };
         let Some(station) = self
@@ -242,7 +247,7 @@ impl Core {
             return;
         };
         let pos = call.pos;
-        let Some(st) = self.state.stations.get_mut(&station) else {
+        let Some(st) = self.state.picking.stations.get_mut(&station) else {
             return;
         };
         st.queue.remove(&(pos, cid));
@@ -256,6 +261,7 @@ impl Core {
     pub(super) fn relight_if_picking(&mut self, now: DateTime<Utc>, cid: CallId) {
         let Some(station) = self
             .state
+            .sequencing
             .calls
             .get(&cid)
             .and_then(|c| self.cfg.family(&c.family))
@@ -265,6 +271,7 @@ impl Core {
         };
         let picking = self
             .state
+            .picking
             .stations
             .get(&station)
             .and_then(|s| s.task.as_ref())
@@ -276,10 +283,10 @@ impl Core {
     }
 
     pub(super) fn reset_station(&mut self, station: &str) -> Outcome {
-        if !self.state.stations.contains_key(station) {
+        if !self.state.picking.stations.contains_key(station) {
             return Outcome::Rejected(format!("no station `{station}`"));
         }
-        if let Some(st) = self.state.stations.get_mut(station) {
+        if let Some(st) = self.state.picking.stations.get_mut(station) {
             st.errors.clear();
         }
         self.device(DeviceIntent::AllOff {

@@ -14,6 +14,7 @@ impl Core {
     pub(super) fn takt_statuses_due(&mut self, now: DateTime<Utc>) {
         let due: Vec<String> = self
             .state
+            .sequencing
             .lines
             .iter()
             .filter(|(_, ls)| ls.takt_status_due.is_none_or(|due| now >= due))
@@ -28,12 +29,13 @@ impl Core {
     pub(super) fn takt_status(&mut self, now: DateTime<Utc>, line: &str) {
         let coverage = self
             .state
+            .picking
             .coverage
             .values()
             .filter(|c| c.line == line)
             .cloned()
             .collect();
-        let Some(ls) = self.state.lines.get_mut(line) else {
+        let Some(ls) = self.state.sequencing.lines.get_mut(line) else {
             return;
         };
         let takt = TimeDelta::milliseconds(i64::try_from(ls.status.takt_ms).unwrap_or(i64::MAX));
@@ -65,10 +67,6 @@ impl Core {
 
     /// When the next takt status is due on any line, if one has been sent yet.
     pub fn next_takt_status(&self) -> Option<DateTime<Utc>> {
-        self.state
-            .lines
-            .values()
-            .filter_map(|ls| ls.takt_status_due)
-            .min()
+        self.state.sequencing.next_takt_status()
     }
 }

@@ -9,6 +9,7 @@ use takt_core::config::Blink;
 use takt_core::io::{Action, Change, DeviceIntent, Input, Outcome, StreamEvent};
 use takt_core::model::{CallStatus, LightTarget, RackStatus};
 use takt_core::{AlarmKind, AlarmState, ConfigIndex, Core, PlantConfig, RawRecord};
+use takt_core::{PickingInput, SequencingInput};
 
 pub fn config() -> Arc<ConfigIndex> {
     let text = include_str!("../fixtures/small.toml");
@@ -87,18 +88,18 @@ impl Plant {
     }
 
     pub fn bc(&mut self, record: RawRecord) -> Outcome {
-        self.input(Input::Broadcast {
+        self.input(Input::Sequencing(SequencingInput::Broadcast {
             line: "L".into(),
             point: "B1".into(),
             record,
-        })
+        }))
     }
 
     pub fn press(&mut self, button: LightTarget) -> Outcome {
-        self.input(Input::Press {
+        self.input(Input::Picking(PickingInput::Press {
             station: "P1".into(),
             button,
-        })
+        }))
     }
 
     pub fn bin(&mut self, id: &str) -> Outcome {
@@ -124,7 +125,7 @@ impl Plant {
     }
 
     pub fn tick(&mut self) -> Outcome {
-        self.input(Input::Tick)
+        self.input(Input::TICK)
     }
 
     pub fn drain(&mut self) -> Vec<Action> {
