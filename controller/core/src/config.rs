@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::partners::{CarrierConfig, SupplierConfig};
+
 /// Whole-plant configuration as far as the core is concerned.
 ///
 /// Not `deny_unknown_fields` at this level only: the same file carries the controller's own
@@ -25,6 +27,10 @@ pub struct PlantConfig {
     pub families: Vec<FamilyConfig>,
     #[serde(default)]
     pub stations: Vec<StationConfig>,
+    #[serde(default)]
+    pub suppliers: Vec<SupplierConfig>,
+    #[serde(default)]
+    pub carriers: Vec<CarrierConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +158,10 @@ pub struct FamilyConfig {
     pub models: Vec<String>,
     /// First match wins.
     pub rules: Vec<VariantRule>,
+    /// The supplier that can build this family when its own cannot (named, not switched to by
+    /// Takt: the plant decides).
+    #[serde(default)]
+    pub alternate_supplier: Option<String>,
 }
 
 /// `models` (any of, empty = any) and `options` (all of) select `part`.
@@ -253,7 +263,7 @@ pub struct ConfigIssue {
     pub message: String,
 }
 
-fn issue(path: impl Into<String>, message: impl Into<String>) -> ConfigIssue {
+pub(crate) fn issue(path: impl Into<String>, message: impl Into<String>) -> ConfigIssue {
     ConfigIssue {
         path: path.into(),
         message: message.into(),
@@ -273,6 +283,8 @@ pub struct ConfigIndex {
     family_stations: Vec<(usize, usize)>,
     /// (line, broadcast point) → the families whose install station counts from that point.
     by_point: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
+    /// Family → the supplier that builds it (index into `suppliers`).
+    supplier_of: BTreeMap<String, usize>,
 }
 
 impl PlantConfig {
@@ -531,6 +543,7 @@ impl PlantConfig {
                 }
             }
         }
+        crate::partners::validate(self, &mut issues);
         issues
     }
 
@@ -570,7 +583,14 @@ impl PlantConfig {
                 .or_default()
                 .push(i);
         }
+        let supplier_of = self
+            .suppliers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.families.iter().map(move |f| (f.clone(), i)))
+            .collect();
         Ok(ConfigIndex {
+            supplier_of,
             models: self.models.iter().map(|m| m.code.clone()).collect(),
             lines,
             families: positions(self.families.iter().map(|f| &f.id).collect()),
@@ -671,5 +691,18 @@ impl ConfigIndex {
                     &self.config.lines[li].install_stations[si],
                 )
             })
+    }
+
+    /// The supplier that builds `family`, if it is supplier-built and its supplier configured.
+    pub fn supplier_of(&self, family: &str) -> Option<&SupplierConfig> {
+        self.supplier_of
+            .get(family)
+            .map(|&i| &self.config.suppliers[i])
+    }
+
+    /// Whether `id` is a configured supplier or carrier: a tenant tokens can be made for.
+    pub fn is_tenant(&self, id: &str) -> bool {
+        self.config.suppliers.iter().any(|s| s.id == id)
+            || self.config.carriers.iter().any(|c| c.id == id)
     }
 }

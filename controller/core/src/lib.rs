@@ -16,6 +16,7 @@ pub mod identity;
 pub mod ids;
 pub mod io;
 pub mod model;
+pub mod partners;
 pub mod picking;
 pub mod record;
 pub mod seq;

@@ -39,6 +39,8 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "lines",
     "families",
     "stations",
+    "suppliers",
+    "carriers",
     "controller",
     "sources",
     "devices",

@@ -321,6 +321,40 @@ const INVALID: &[Case] = &[
         ],
     },
     Case {
+        name: "a supplier with a bad tenant id, an in-plant family and a missing one",
+        edits: &[(
+            58,
+            "[[suppliers]]\nid = \"seat co\"\nname = \"Seats\"\nfamilies = [\"door_panels\", \"nope\"]\n",
+        )],
+        errors: &[
+            (59, "suppliers[0].id", "may hold only letters"),
+            (61, "suppliers[0].families[0]", "sequenced in-plant"),
+            (61, "suppliers[0].families[1]", "no family `nope`"),
+        ],
+    },
+    Case {
+        name: "two suppliers under one tenant id, both building seats",
+        edits: &[(
+            58,
+            "[[suppliers]]\nid = \"a\"\nname = \"A\"\nfamilies = [\"seats\"]\n[[suppliers]]\nid = \"a\"\nname = \"B\"\nfamilies = [\"seats\"]\n",
+        )],
+        errors: &[
+            (63, "suppliers[1].id", "already a supplier or carrier"),
+            (65, "suppliers[1].families[0]", "already built by supplier `a`"),
+        ],
+    },
+    Case {
+        name: "an alternate supplier nobody configured, a carrier with a bad SCAC",
+        edits: &[
+            (31, "alternate_supplier = \"ghost\""),
+            (58, "[[carriers]]\nid = \"haul\"\nname = \"Haul\"\nscac = \"toolong\"\n"),
+        ],
+        errors: &[
+            (31, "families[0].alternate_supplier", "no supplier `ghost`"),
+            (61, "carriers[0].scac", "2 to 4 capital letters"),
+        ],
+    },
+    Case {
         name: "unknown controller field",
         edits: &[(60, "batch_size = 256")],
         errors: &[(60, "controller.batch_size", "unknown field `batch_size`")],
