@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use common::{TestDb, on_postgres};
 use sqlx::Connection;
-use takt::store::{JournalEntry, Origin, SNAPSHOTS_KEPT, Store, StoreError, journal_time};
+use takt::store::{
+    EventReader, JournalEntry, Origin, PageQuery, SNAPSHOTS_KEPT, Store, StoreError, journal_time,
+};
 use takt_core::alarm::{Alarm, AlarmKey, AlarmKind, AlarmState};
 use takt_core::config::Priority;
 use takt_core::model::{
@@ -81,6 +83,11 @@ fn call(id: u64, status: CallStatus, rack: Option<(&str, u32)>) -> Call {
         corrections: 0,
         created_at: at(id as i64 * 60, 250_000),
         changed_at: at(id as i64 * 60 + 30, 0),
+        supplier: id.is_multiple_of(3).then(|| "seatco".to_owned()),
+        received_at: id
+            .is_multiple_of(3)
+            .then(|| at(id as i64 * 60 + 5, 500_000)),
+        built_at: None,
     }
 }
 
@@ -297,6 +304,7 @@ common::on_both_backends!(
     reopen_keeps_everything,
     nul_characters_never_block_the_journal,
     old_events_are_pruned_in_chunks_keeping_the_newest,
+    a_tenant_reads_its_own_calls_and_events_only,
 );
 
 mod bodies {
@@ -409,6 +417,7 @@ mod bodies {
                 "corrections": 0,
                 "created_at": "2025-06-15T15:08:40.250Z",
                 "changed_at": "2025-06-15T15:09:10Z",
+                "supplier": null, "received_at": null, "built_at": null,
             })
         );
         assert_eq!(
@@ -685,6 +694,67 @@ mod bodies {
         );
         assert_eq!(store.oldest_event_id().await.expect("oldest"), Some(4_500));
         assert_eq!(store.prune_events(at(10_000, 0)).await.expect("prune"), 0);
+        store.close().await;
+    }
+
+    pub(super) async fn a_tenant_reads_its_own_calls_and_events_only(db: TestDb) {
+        let store = db.open().await;
+        // Calls 3, 6, 9 and 12 are seatco's (see `call`); the rest the plant's own.
+        let mut changes: Vec<Change> = (1..=12)
+            .map(|id| Change::Call(call(id, CallStatus::Created, None)))
+            .collect();
+        changes.extend((1..=12).map(|id| {
+            let c = call(id, CallStatus::Created, None);
+            Change::Event(OutboxEvent {
+                id,
+                at: at(id as i64, 0),
+                tenant: c.supplier.clone(),
+                event: StreamEvent::CallCreated(c),
+            })
+        }));
+        store.commit(&[], &changes).await.expect("commit");
+        let page = |after: Option<&str>, limit| PageQuery {
+            after: after.map(str::to_owned),
+            limit,
+        };
+        let ids = |rows: Vec<serde_json::Value>| -> Vec<i64> {
+            rows.iter()
+                .map(|r| r["id"].as_i64().expect("an id"))
+                .collect()
+        };
+        let own: Vec<serde_json::Value> = store
+            .tenant_calls("seatco", &page(None, 3))
+            .await
+            .expect("page");
+        assert_eq!(ids(own), [3, 6, 9]);
+        let rest: Vec<serde_json::Value> = store
+            .tenant_calls("seatco", &page(Some("9"), 3))
+            .await
+            .expect("next page");
+        assert_eq!(ids(rest), [12]);
+        for other in ["dashline", "", "%", "seatco' OR '1'='1"] {
+            let none: Vec<serde_json::Value> = store
+                .tenant_calls(other, &page(None, 100))
+                .await
+                .expect("page");
+            assert!(none.is_empty(), "{other:?} read {none:?}");
+        }
+        let one: Option<serde_json::Value> = store.tenant_call("seatco", "6").await.expect("row");
+        assert_eq!(one.map(|c| c["supplier"].clone()), Some("seatco".into()));
+        for (tenant, id) in [("seatco", "4"), ("dashline", "6"), ("seatco", "99")] {
+            let none: Option<serde_json::Value> = store.tenant_call(tenant, id).await.expect("row");
+            assert_eq!(none, None, "{tenant} {id}");
+        }
+        let events: Vec<serde_json::Value> = store
+            .events_after(&EventReader::Tenant("seatco".into()), 0, 100)
+            .await
+            .expect("events");
+        assert_eq!(ids(events), [3, 6, 9, 12]);
+        let events: Vec<serde_json::Value> = store
+            .events_after(&EventReader::Tenant("dashline".into()), 0, 100)
+            .await
+            .expect("events");
+        assert!(events.is_empty());
         store.close().await;
     }
 

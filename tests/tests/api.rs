@@ -93,7 +93,7 @@ async fn plant() -> Plant {
             (role(Role::Supervisor), "shift lead"),
             (
                 Scope::Tenant {
-                    tenant: "seats-supplier".into(),
+                    tenant: "seatco".into(),
                 },
                 "Seats planner",
             ),
@@ -541,7 +541,7 @@ async fn a_revoked_token_stops_at_the_next_request_and_the_document_lists_every_
             Method::POST,
             "/api/v1/tokens",
             Some(&p.admin),
-            Some(json!({"label": "tablet", "tenant": "seats-supplier"})),
+            Some(json!({"label": "tablet", "tenant": "seatco"})),
             None,
         )
         .await;
@@ -618,10 +618,13 @@ async fn a_revoked_token_stops_at_the_next_request_and_the_document_lists_every_
         "/api/v1/events/ws",
         "/api/v1/lines",
         "/api/v1/lines/{line}/coverage",
+        "/api/v1/supplier/calls",
+        "/api/v1/supplier/calls/{id}",
+        "/api/v1/supplier/calls/{id}/acknowledge",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
-    assert_eq!(paths.len(), 21, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 24, "{:?}", paths.keys().collect::<Vec<_>>());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     p.takt.stop().await;
 }
@@ -746,7 +749,7 @@ async fn the_stream_resumes_by_id_and_matches_the_outbox_once_in_order() {
     let theirs: Vec<takt::api::events::EventView> = p
         .store
         .events_after(
-            &takt::store::EventReader::Tenant("seats-supplier".into()),
+            &takt::store::EventReader::Tenant("seatco".into()),
             0,
             10_000,
         )

@@ -60,6 +60,7 @@ alarm_kinds! {
     SourceLayoutMismatch => "source_layout_mismatch", Critical;
     DeviceOffline => "device_offline", High;
     DeviceDegraded => "device_degraded", High;
+    CallUnacknowledged => "call_unacknowledged", High;
 }
 
 /// ISA-18.2 alarm state.

@@ -12,6 +12,7 @@ use crate::model::{Call, Coverage, LightTarget, LineStatus, Rack, TaktStatus, Ta
 pub use crate::picking::PickingInput;
 use crate::seq::SeqNo;
 pub use crate::sequencing::SequencingInput;
+pub use crate::suppliers::SupplierInput;
 
 /// Everything that can happen to the plant, grouped by the context that takes it; each one is
 /// journaled before it is applied.
@@ -25,6 +26,8 @@ pub enum Input {
     Sequencing(SequencingInput),
     Picking(PickingInput),
     Alarms(AlarmInput),
+    /// What a supplier tells the plant about its calls.
+    Suppliers(SupplierInput),
     /// An API token issued or revoked.
     Identity(IdentityInput),
     Clock(Clock),
@@ -48,6 +51,7 @@ impl Input {
             Input::Sequencing(i) => i.kind(),
             Input::Picking(i) => i.kind(),
             Input::Alarms(i) => i.kind(),
+            Input::Suppliers(i) => i.kind(),
             Input::Identity(i) => i.kind(),
             Input::Clock(Clock::Tick) => "tick",
         }
@@ -69,6 +73,12 @@ impl From<PickingInput> for Input {
 impl From<AlarmInput> for Input {
     fn from(input: AlarmInput) -> Self {
         Input::Alarms(input)
+    }
+}
+
+impl From<SupplierInput> for Input {
+    fn from(input: SupplierInput) -> Self {
+        Input::Suppliers(input)
     }
 }
 

@@ -21,6 +21,7 @@ pub mod picking;
 pub mod record;
 pub mod seq;
 pub mod sequencing;
+pub mod suppliers;
 pub mod tracker;
 mod variant;
 pub mod vin;
@@ -31,7 +32,7 @@ pub use engine::{Core, State};
 pub use ids::PointId;
 pub use io::{
     Action, AlarmInput, Change, Clock, DeviceIntent, IdentityInput, Input, OutboxEvent, Outcome,
-    PickingInput, SequencingInput, StreamEvent,
+    PickingInput, SequencingInput, StreamEvent, SupplierInput,
 };
 pub use record::{RawRecord, Record};
 pub use seq::SeqNo;

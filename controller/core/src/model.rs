@@ -122,6 +122,15 @@ pub struct Call {
     pub corrections: u32,
     pub created_at: DateTime<Utc>,
     pub changed_at: DateTime<Utc>,
+    /// The tenant that builds it: its family's supplier; `None` for the plant's own.
+    #[serde(default)]
+    pub supplier: Option<String>,
+    /// When its supplier acknowledged receiving it.
+    #[serde(default)]
+    pub received_at: Option<DateTime<Utc>>,
+    /// When its supplier reported its part built.
+    #[serde(default)]
+    pub built_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -130,7 +130,10 @@ pub(crate) fn validate(cfg: &PlantConfig, issues: &mut Vec<ConfigIssue>) {
         if let Some(scac) = &c.scac
             && !scac_ok(scac)
         {
-            issues.push(issue(format!("{at}.scac"), "a SCAC is 2 to 4 capital letters"));
+            issues.push(issue(
+                format!("{at}.scac"),
+                "a SCAC is 2 to 4 capital letters",
+            ));
         }
     }
     let suppliers: BTreeSet<&str> = cfg.suppliers.iter().map(|s| s.id.as_str()).collect();
@@ -144,7 +147,10 @@ pub(crate) fn validate(cfg: &PlantConfig, issues: &mut Vec<ConfigIssue>) {
         } else if !suppliers.contains(alternate.as_str()) {
             issues.push(issue(at, format!("no supplier `{alternate}`")));
         } else if built_by.get(f.id.as_str()) == Some(&alternate.as_str()) {
-            issues.push(issue(at, "the alternate must not be the family's own supplier"));
+            issues.push(issue(
+                at,
+                "the alternate must not be the family's own supplier",
+            ));
         }
     }
 }

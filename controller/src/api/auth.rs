@@ -96,6 +96,12 @@ impl Caller {
         format!("{} (token {})", self.label, self.token_id)
     }
 
+    /// The tenant this caller is limited to; a plant token gets a 403 naming `what` (plant users
+    /// read the plant's own lists instead).
+    pub fn tenant(&self, what: &'static str) -> Result<&str, ApiError> {
+        self.scope.tenant().ok_or(ApiError::Forbidden(what))
+    }
+
     /// Go on only if the scope carries `role`; `what` names the action for the 403.
     pub fn require(&self, role: Role, what: &'static str) -> Result<(), ApiError> {
         if self.scope.has_role(role) {

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::problem::{ApiError, LineReadProblems, ReadProblems};
+use super::problem::{ApiError, ItemReadProblems, ReadProblems};
 use super::views::{
     AlarmView, CallView, CoverageView, LineView, Page, RackView, TaskView, VehicleView,
 };
@@ -79,7 +79,11 @@ fn plant_user(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// A page of what was read for `query`, with the cursor of the next if it was full.
-fn paged<T>(items: Vec<T>, query: &PageQuery, key: impl Fn(&T) -> String) -> Json<Page<T>> {
+pub(super) fn paged<T>(
+    items: Vec<T>,
+    query: &PageQuery,
+    key: impl Fn(&T) -> String,
+) -> Json<Page<T>> {
     let full = items.len() == query.limit as usize;
     let next = items.last().filter(|_| full).map(key);
     Json(Page { items, next })
@@ -201,7 +205,7 @@ async fn lines(
 #[utoipa::path(get, path = "/api/v1/lines/{line}/coverage", tag = "lines",
     summary = "Coverage of a line's families, by family: minutes and vehicles ready ahead",
     params(("line" = String, Path, description = "A configured line"), PageParams),
-    responses((status = 200, body = Page<CoverageView>), LineReadProblems),
+    responses((status = 200, body = Page<CoverageView>), ItemReadProblems),
     security(("bearer" = [])))]
 async fn coverage(
     State(state): State<Arc<ApiState>>,

@@ -4,7 +4,8 @@
 //! problem+json), [`body`] (JSON bodies that name the field at fault), [`limits`] (body size,
 //! requests in flight, time per request, rate per token), [`commands`] (operator commands,
 //! journaled with their actor and answered after the commit), [`lists`] (the projections by
-//! cursor), [`tokens`] (admins' token management), [`views`] (what each row looks like).
+//! cursor), [`supplier`] (a supplier's own calls and acknowledgements, through the store's
+//! tenant reads), [`tokens`] (admins' token management), [`views`] (what each row looks like).
 //!
 //! Invariants: every route but the document itself needs a token; every answer that is not a
 //! success is problem+json; a request that is refused journals nothing, except a command the
@@ -18,6 +19,7 @@ pub mod events;
 pub mod limits;
 pub mod lists;
 pub mod problem;
+pub mod supplier;
 pub mod tokens;
 pub mod views;
 
@@ -60,6 +62,8 @@ pub struct ApiState {
             the page before); POSTs take an `Idempotency-Key`.",
     ),
     modifiers(&BearerAuth),
+    // Named by every error answer; the derive of the answers' enums does not register it.
+    components(schemas(problem::Problem)),
     tags(
         (name = "alarms", description = "ISA-18.2 alarms: acknowledge, shelve"),
         (name = "calls", description = "Sequence calls"),
@@ -68,6 +72,7 @@ pub struct ApiState {
         (name = "vehicles", description = "Vehicles in sequence; resequence and cancel"),
         (name = "lines", description = "Line state and coverage"),
         (name = "tokens", description = "API tokens (admins)"),
+        (name = "supplier", description = "A supplier's own calls and its acknowledgements (tenant tokens)"),
         (name = "events", description = "The event stream: SSE or WebSocket, resumable by event id"),
     )
 )]
@@ -100,6 +105,7 @@ fn parts() -> (Router<Arc<ApiState>>, utoipa::openapi::OpenApi) {
         .merge(lists::routes())
         .merge(tokens::routes())
         .merge(events::routes())
+        .merge(supplier::routes())
         .split_for_parts()
 }
 
@@ -144,4 +150,38 @@ pub fn router(
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(limits, limits::guard))
         .layer(DefaultBodyLimit::max(settings.body_bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `$ref` in the document names a schema it defines: a dangling one makes clients
+    /// and checkers (schemathesis) skip what it describes.
+    #[test]
+    fn every_reference_in_the_document_resolves() {
+        let doc = serde_json::to_value(super::openapi()).expect("the document serialises");
+        let mut refs = Vec::new();
+        let mut stack = vec![&doc];
+        while let Some(v) = stack.pop() {
+            match v {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                        refs.push(r.clone());
+                    }
+                    stack.extend(map.values());
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+        assert!(!refs.is_empty());
+        for r in refs {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected reference {r}"));
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{r} is not defined"
+            );
+        }
+    }
 }

@@ -142,14 +142,14 @@ pub enum ReadProblems {
     dead_code,
     reason = "exists to be documented; answers are built as `ApiError`"
 )]
-pub enum LineReadProblems {
+pub enum ItemReadProblems {
     /// No valid bearer token.
     #[response(status = 401, content_type = "application/problem+json")]
     Unauthenticated(Problem),
     /// The token's scope does not allow this.
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(Problem),
-    /// No such line.
+    /// No such line or item, or not the caller's (a tenant learns nothing of others').
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
     /// A query parameter is wrong (named in `field`).

@@ -103,6 +103,14 @@ async fn create(
         });
     }
     let scope = scope_of(body.role.map(Role::from), body.tenant)?;
+    if let Some(tenant) = scope.tenant()
+        && !state.plant.is_tenant(tenant)
+    {
+        return Err(ApiError::Invalid {
+            field: "tenant".to_owned(),
+            detail: format!("no supplier or carrier `{tenant}` in the configuration"),
+        });
+    }
     let made = new_token(scope, &label).map_err(|e| ApiError::Internal(e.to_string()))?;
     let input = Input::Identity(IdentityInput::IssueToken(made.grant.clone()));
     // No idempotency key: a retry must make a new token (the first one was never shown).

@@ -52,6 +52,12 @@ pub struct CallView {
     pub corrections: i64,
     pub created_at: DateTime<Utc>,
     pub changed_at: DateTime<Utc>,
+    /// The supplier (tenant id) that builds it; `null` for the plant's own.
+    pub supplier: Option<String>,
+    /// When the supplier acknowledged receiving it.
+    pub received_at: Option<DateTime<Utc>>,
+    /// When the supplier reported its part built.
+    pub built_at: Option<DateTime<Utc>>,
 }
 
 /// A rack being filled in sequence, or on its way.

@@ -61,7 +61,12 @@ async fn run(cfg: Config, command: TokenCommand) -> anyhow::Result<()> {
         } => {
             let scope = match (role, tenant) {
                 (Some(role), None) => Scope::Role { role },
-                (None, Some(tenant)) => Scope::Tenant { tenant },
+                (None, Some(tenant)) if cfg.plant.is_tenant(&tenant) => Scope::Tenant { tenant },
+                (None, Some(tenant)) => anyhow::bail!(
+                    "no supplier or carrier `{tenant}` in {}: tenants come from its \
+                     [[suppliers]] and [[carriers]]",
+                    cfg.path.display()
+                ),
                 _ => anyhow::bail!("give exactly one of --role and --tenant"),
             };
             let made = new_token(scope, &label).context("reading the system's randomness")?;

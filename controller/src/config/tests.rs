@@ -340,14 +340,21 @@ const INVALID: &[Case] = &[
         )],
         errors: &[
             (63, "suppliers[1].id", "already a supplier or carrier"),
-            (65, "suppliers[1].families[0]", "already built by supplier `a`"),
+            (
+                65,
+                "suppliers[1].families[0]",
+                "already built by supplier `a`",
+            ),
         ],
     },
     Case {
         name: "an alternate supplier nobody configured, a carrier with a bad SCAC",
         edits: &[
             (31, "alternate_supplier = \"ghost\""),
-            (58, "[[carriers]]\nid = \"haul\"\nname = \"Haul\"\nscac = \"toolong\"\n"),
+            (
+                58,
+                "[[carriers]]\nid = \"haul\"\nname = \"Haul\"\nscac = \"toolong\"\n",
+            ),
         ],
         errors: &[
             (31, "families[0].alternate_supplier", "no supplier `ghost`"),

@@ -542,6 +542,36 @@ impl Store {
         Ok(found.into_iter().next())
     }
 
+    /// One page of the calls `tenant` builds, by id. A tenant's read: the tenant is not optional,
+    /// and the filter on it is here, not in the handler.
+    pub async fn tenant_calls<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        page: &PageQuery,
+    ) -> Result<Vec<T>, StoreError> {
+        let filter = [tenant_is("supplier", tenant)];
+        on_pool!(self, pool => reads::select(pool, &rows::CALLS, &filter, page).await)
+    }
+
+    /// The call with id `id` if `tenant` builds it; `None` for another's as for none at all.
+    pub async fn tenant_call<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let filter = [
+            tenant_is("supplier", tenant),
+            reads::key_is(&rows::CALLS, id)?,
+        ];
+        let page = PageQuery {
+            after: None,
+            limit: 1,
+        };
+        let found: Vec<T> =
+            on_pool!(self, pool => reads::select(pool, &rows::CALLS, &filter, &page).await)?;
+        Ok(found.into_iter().next())
+    }
+
     /// Outbox events after id `after`, ascending, at most `limit`: every event for the plant,
     /// only its own for a tenant.
     pub async fn events_after<T: DeserializeOwned>(
@@ -552,9 +582,7 @@ impl Store {
     ) -> Result<Vec<T>, StoreError> {
         let filters = match reader {
             EventReader::Plant => Vec::new(),
-            EventReader::Tenant(tenant) => {
-                vec![Filter::Eq("tenant", Val::Text(Some(tenant.clone())))]
-            }
+            EventReader::Tenant(tenant) => vec![tenant_is("tenant", tenant)],
         };
         let page = PageQuery {
             after: Some(after.to_string()),
@@ -608,6 +636,12 @@ impl Store {
     pub async fn reset_projections(&self) -> Result<(), StoreError> {
         on_pool!(self, pool => ops::reset_projections(pool).await)
     }
+}
+
+/// The filter of every tenant's read: rows of `column` equal to the tenant. A NULL there (the
+/// plant's own rows) never equals anything, so no tenant reads them.
+fn tenant_is(column: &'static str, tenant: &str) -> Filter {
+    Filter::Eq(column, Val::Text(Some(tenant.to_owned())))
 }
 
 /// `url` without its password, for error messages and logs.

@@ -188,6 +188,9 @@ pub(crate) static CALLS: Table = Table {
         ("corrections", Int),
         ("created_at", Time),
         ("changed_at", Time),
+        ("supplier", Text),
+        ("received_at", Time),
+        ("built_at", Time),
     ],
     key: 1,
 };
@@ -436,6 +439,9 @@ pub(crate) fn row(change: Change) -> Result<(&'static Table, Vec<Val>), StoreErr
                 small(c.corrections),
                 time(c.created_at),
                 time(c.changed_at),
+                opt_text(c.supplier),
+                opt_time(c.received_at),
+                opt_time(c.built_at),
             ],
         ),
         Change::Rack(r) => {

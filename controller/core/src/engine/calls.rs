@@ -100,12 +100,21 @@ impl Core {
             corrections: 0,
             created_at: now,
             changed_at: now,
+            supplier: self.cfg.supplier_of(&fam.id).map(|s| s.id.clone()),
+            received_at: None,
+            built_at: None,
         };
         let (pos, vin, model) = (v.pos, v.vin.clone(), v.model.clone());
         if let Some(v) = self.state.sequencing.vehicles.get_mut(&vehicle) {
             v.calls.insert(fam.id.clone(), id);
         }
         let unresolved = call.part.is_none();
+        if let Some(supplier) = self.cfg.supplier_of(&fam.id) {
+            let within = TimeDelta::seconds(i64::from(supplier.acknowledge_within_s));
+            self.state
+                .suppliers
+                .await_receipt(id, &supplier.id, now + within);
+        }
         self.state.sequencing.calls.insert(id, call);
         if unresolved {
             self.alarm_event(
@@ -404,6 +413,7 @@ impl Core {
 
     /// A final call leaves the live state; its rack may then be done with too.
     pub(super) fn retire_call(&mut self, cid: CallId) {
+        self.stop_waiting_for_receipt(cid);
         self.changed_leaving(super::ChangeKey::Call(cid));
         if let Some(call) = self.state.sequencing.calls.remove(&cid)
             && let Some(rack) = call.rack

@@ -11,6 +11,7 @@ mod racks;
 mod rejections;
 mod sequence;
 mod station;
+mod suppliers;
 mod takt;
 
 use std::collections::hash_map::Entry;
@@ -28,6 +29,7 @@ use crate::io::{Action, Change, Clock, DeviceIntent, Input, OutboxEvent, Outcome
 use crate::model::{Call, CallId, Coverage, LineStatus, Rack, Task, TaskId, Vehicle, VehicleId};
 use crate::picking::{Picking, PickingInput};
 use crate::sequencing::{PointState, Sequencing, SequencingInput};
+use crate::suppliers::Suppliers;
 
 /// Everything the core knows, context by context; serialisable so the runtime can snapshot it.
 ///
@@ -39,6 +41,7 @@ pub struct State {
     sequencing: Sequencing,
     picking: Picking,
     alarms: AlarmBook,
+    suppliers: Suppliers,
     /// API tokens: it reads no other context and no other reads it.
     identities: Identities,
     /// The id of the last stream event put in the outbox.
@@ -86,6 +89,7 @@ impl Core {
             sequencing: Sequencing::new(&cfg),
             picking: Picking::new(&cfg),
             alarms: AlarmBook::default(),
+            suppliers: Suppliers::default(),
             identities: Identities::default(),
             last_event: 0,
         };
@@ -122,6 +126,7 @@ impl Core {
             Input::Sequencing(input) => self.sequencing(now, input),
             Input::Picking(input) => self.picking(now, input),
             Input::Alarms(input) => self.alarms_input(now, input),
+            Input::Suppliers(input) => self.suppliers_input(now, input),
             Input::Identity(input) => {
                 let (outcome, changed) = self.state.identities.handle(now, input);
                 if let Some(token) = changed {
@@ -264,6 +269,7 @@ impl Core {
             .next_deadline(self.gap_timeout())
             .into_iter()
             .chain(self.state.alarms.next_shelf_expiry())
+            .chain(self.state.suppliers.next_due())
             .min()
     }
 
@@ -311,6 +317,9 @@ impl Core {
         }
         for key in self.state.alarms.expire_shelves(now) {
             self.alarm_changed(&key);
+        }
+        for tenant in self.state.suppliers.expire(now) {
+            self.acknowledgement_alarm(now, &tenant);
         }
     }
 
@@ -413,11 +422,30 @@ impl Core {
         let row = OutboxEvent {
             id,
             at: self.now,
-            tenant: None,
+            tenant: self.tenant_of(&event),
             event: event.clone(),
         };
         self.record(ChangeKey::Event(id), Some(Change::Event(row)));
         self.emit(Action::Stream(event));
+    }
+
+    /// The tenant an event concerns: the supplier of the family it is about, if that family
+    /// has one. Everything else is the plant's own.
+    fn tenant_of(&self, event: &StreamEvent) -> Option<String> {
+        match event {
+            StreamEvent::CallCreated(c)
+            | StreamEvent::CallChanged(c)
+            | StreamEvent::CallCancelled(c) => c.supplier.clone(),
+            StreamEvent::RackClosed(r) | StreamEvent::RackMoved(r) => self.supplier_id(&r.family),
+            StreamEvent::Coverage(c) => self.supplier_id(&c.family),
+            StreamEvent::LineState(_)
+            | StreamEvent::AlarmChanged(_)
+            | StreamEvent::TaktStatus(_) => None,
+        }
+    }
+
+    fn supplier_id(&self, family: &str) -> Option<String> {
+        self.cfg.supplier_of(family).map(|s| s.id.clone())
     }
 
     fn device(&mut self, intent: DeviceIntent) {

@@ -1,0 +1,169 @@
+//! The suppliers context through the core: whose events are whose, acknowledgements, and the
+//! alarm for calls nobody acknowledged.
+
+mod plant;
+
+use chrono::TimeDelta;
+use plant::{Plant, std_rec};
+use takt_core::io::{Change, Outcome, StreamEvent};
+use takt_core::model::CallId;
+use takt_core::suppliers::{AckStage, SupplierInput};
+use takt_core::{AlarmKind, AlarmState, Input};
+
+fn ack(p: &mut Plant, tenant: &str, call: CallId, stage: AckStage) -> Outcome {
+    p.input(Input::Suppliers(SupplierInput::AcknowledgeCall {
+        tenant: tenant.into(),
+        call,
+        stage,
+    }))
+}
+
+fn bumper_call(p: &Plant, seq: u32) -> CallId {
+    p.core
+        .calls()
+        .find(|c| c.family == "bumper" && c.seq.value() == seq)
+        .map(|c| c.id)
+        .expect("a bumper call")
+}
+
+/// (event name, tenant) of every outbox row committed so far.
+fn outbox(p: &Plant) -> Vec<(&'static str, Option<String>)> {
+    p.changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Event(e) => Some((e.event.name(), e.tenant.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_suppliers_events_carry_its_tenant_and_the_plants_carry_none() {
+    let mut p = Plant::new();
+    p.bc(std_rec(1, 1));
+    let rows = outbox(&p);
+    let bumpco = Some("bumpco".to_owned());
+    assert!(rows.contains(&("call_created", bumpco.clone())), "{rows:?}");
+    assert!(
+        rows.contains(&("call_created", None)),
+        "the seat call: {rows:?}"
+    );
+    for (name, tenant) in &rows {
+        match *name {
+            "takt_status" | "alarm_changed" | "line_state" => assert_eq!(tenant, &None, "{name}"),
+            _ => {}
+        }
+    }
+    let bumper = p.core.calls().find(|c| c.family == "bumper").unwrap();
+    assert_eq!(bumper.supplier.as_deref(), Some("bumpco"));
+    let seat = p.core.calls().find(|c| c.family == "seat").unwrap();
+    assert_eq!(seat.supplier, None);
+    // Three bumpers fill a rack: its close and the coverage are the supplier's too.
+    p.bc(std_rec(2, 2));
+    p.bc(std_rec(3, 3));
+    let rows = outbox(&p);
+    assert!(rows.contains(&("rack_closed", bumpco.clone())), "{rows:?}");
+    assert!(rows.contains(&("coverage", bumpco)), "{rows:?}");
+}
+
+#[test]
+fn a_supplier_acknowledges_its_own_calls_once_and_nobody_elses() {
+    let mut p = Plant::new();
+    p.bc(std_rec(1, 1));
+    let call = bumper_call(&p, 1);
+    let seat = p.core.calls().find(|c| c.family == "seat").unwrap().id;
+    // Another tenant, the plant's own call, a call that does not exist: the same refusal.
+    for (tenant, id) in [("trimco", call), ("bumpco", seat), ("bumpco", CallId(999))] {
+        let out = ack(&mut p, tenant, id, AckStage::Received);
+        assert!(out.is_rejected(), "{tenant} {id}: {out:?}");
+    }
+    p.at(5);
+    assert_eq!(
+        ack(&mut p, "bumpco", call, AckStage::Received),
+        Outcome::Applied
+    );
+    let received = p.now;
+    assert!(matches!(
+        ack(&mut p, "bumpco", call, AckStage::Received),
+        Outcome::Ignored(_)
+    ));
+    p.at(60);
+    assert_eq!(
+        ack(&mut p, "bumpco", call, AckStage::Built),
+        Outcome::Applied
+    );
+    let c = p.core.calls().find(|c| c.id == call).unwrap();
+    assert_eq!((c.received_at, c.built_at), (Some(received), Some(p.now)));
+    let changed = p.drain().into_iter().filter(
+        |a| matches!(a, takt_core::Action::Stream(StreamEvent::CallChanged(c)) if c.id == call),
+    );
+    assert_eq!(changed.count(), 2, "one call_changed per acknowledgement");
+}
+
+#[test]
+fn calls_left_unacknowledged_raise_the_suppliers_alarm_until_each_is_settled() {
+    let mut p = Plant::new();
+    p.bc(std_rec(1, 1));
+    p.at(10);
+    p.bc(std_rec(2, 2));
+    let (first, second) = (bumper_call(&p, 1), bumper_call(&p, 2));
+    // Built straight away: received too, so it never waits.
+    p.at(10);
+    assert_eq!(
+        ack(&mut p, "bumpco", first, AckStage::Built),
+        Outcome::Applied
+    );
+    let due = p.now + TimeDelta::seconds(80);
+    assert!(
+        p.core.poll_timeout().is_some_and(|t| t <= due),
+        "the core asks for a tick by the time the second call's receipt is due"
+    );
+    p.at(79);
+    p.tick();
+    assert_eq!(
+        p.alarm_state(AlarmKind::CallUnacknowledged, "bumpco"),
+        AlarmState::Normal
+    );
+    p.at(1);
+    p.tick();
+    assert_eq!(
+        p.alarm_state(AlarmKind::CallUnacknowledged, "bumpco"),
+        AlarmState::ActiveUnacknowledged
+    );
+    let message = &p
+        .core
+        .alarm(AlarmKind::CallUnacknowledged, "bumpco")
+        .unwrap()
+        .message;
+    assert!(message.contains(&format!("call {second}")), "{message}");
+    // A third call overdue too; acknowledging one of the two keeps the alarm, the other clears it.
+    p.bc(std_rec(3, 3));
+    let third = bumper_call(&p, 3);
+    p.at(90);
+    p.tick();
+    assert_eq!(
+        ack(&mut p, "bumpco", second, AckStage::Received),
+        Outcome::Applied
+    );
+    assert_eq!(
+        p.alarm_state(AlarmKind::CallUnacknowledged, "bumpco"),
+        AlarmState::ActiveUnacknowledged
+    );
+    // The third leaves the sequence unacknowledged: nothing is waiting any more.
+    let vin = p
+        .core
+        .calls()
+        .find(|c| c.id == third)
+        .unwrap()
+        .vin
+        .to_string();
+    let out = p.input(Input::Sequencing(takt_core::SequencingInput::Cancel {
+        line: "L".into(),
+        vin,
+    }));
+    assert_eq!(out, Outcome::Applied);
+    assert_eq!(
+        p.alarm_state(AlarmKind::CallUnacknowledged, "bumpco"),
+        AlarmState::ClearedUnacknowledged
+    );
+}

@@ -1,0 +1,124 @@
+//! The supplier's side: its own sequence calls, and its acknowledgements of them.
+//!
+//! Every route here is for a tenant token and reads through the store's tenant functions, so a
+//! supplier reaches its own calls and nothing else: another's call answers 404 exactly as a call
+//! that does not exist. Plant tokens get 403 and read the plant's lists instead.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use serde::Deserialize;
+use takt_core::Input;
+use takt_core::model::CallId;
+use takt_core::suppliers::{AckStage, SupplierInput};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::body::JsonBody;
+use super::commands::{Committed, submit};
+use super::lists::{PageParams, paged};
+use super::problem::{ApiError, CommandProblems, ItemReadProblems, ReadProblems};
+use super::views::{CallView, Page};
+
+pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::new()
+        .routes(routes!(own_calls))
+        .routes(routes!(own_call))
+        .routes(routes!(acknowledge_call))
+}
+
+/// How far the supplier has got with a call.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The call reached the supplier's system.
+    Received,
+    /// Its part is built (which implies received).
+    Built,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeBody {
+    pub stage: Stage,
+}
+
+/// The caller's own call `id`, or 404 whether it is another's or nobody's.
+async fn own(state: &ApiState, tenant: &str, id: &str) -> Result<CallView, ApiError> {
+    let not_found = || ApiError::NotFound {
+        what: "call",
+        id: id.to_owned(),
+    };
+    match state.store.tenant_call::<CallView>(tenant, id).await {
+        Ok(Some(call)) => Ok(call),
+        Ok(None) | Err(crate::store::StoreError::BadCursor { .. }) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/supplier/calls", tag = "supplier",
+    summary = "The caller's own sequence calls, by id",
+    description = "For a supplier's token: the calls of the families it builds, live and finished, \
+        with its acknowledgements. Follow new ones on `/api/v1/events`.",
+    params(PageParams),
+    responses((status = 200, body = Page<CallView>), ReadProblems),
+    security(("bearer" = [])))]
+async fn own_calls(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Json<Page<CallView>>, ApiError> {
+    let tenant = caller.tenant("reading a supplier's calls")?;
+    let query = PageParams::of(&uri)?;
+    let items: Vec<CallView> = state.store.tenant_calls(tenant, &query).await?;
+    Ok(paged(items, &query, |c: &CallView| c.id.to_string()))
+}
+
+#[utoipa::path(get, path = "/api/v1/supplier/calls/{id}", tag = "supplier",
+    summary = "One of the caller's own calls",
+    params(("id" = i64, Path, description = "The call id")),
+    responses((status = 200, body = CallView), ItemReadProblems),
+    security(("bearer" = [])))]
+async fn own_call(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CallView>, ApiError> {
+    let tenant = caller.tenant("reading a supplier's calls")?;
+    own(&state, tenant, &id).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/api/v1/supplier/calls/{id}/acknowledge", tag = "supplier",
+    summary = "Acknowledge one of the caller's calls: received, or built",
+    description = "Journaled with the caller, answered after the commit. Acknowledging a stage \
+        again answers `ignored`; a call no longer in sequence is refused (422).",
+    params(("id" = i64, Path, description = "The call id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key answers the same")),
+    request_body = AcknowledgeBody,
+    responses((status = 200, body = Committed), CommandProblems),
+    security(("bearer" = [])))]
+async fn acknowledge_call(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<AcknowledgeBody>,
+) -> Result<Json<Committed>, ApiError> {
+    let tenant = caller.tenant("acknowledging a supplier's calls")?;
+    let call = own(&state, tenant, &id).await?;
+    let stage = match body.stage {
+        Stage::Received => AckStage::Received,
+        Stage::Built => AckStage::Built,
+    };
+    let input = Input::Suppliers(SupplierInput::AcknowledgeCall {
+        tenant: tenant.to_owned(),
+        call: CallId(u64::try_from(call.id).unwrap_or_default()),
+        stage,
+    });
+    submit(&state, &caller, &headers, input, None).await
+}

@@ -1,0 +1,345 @@
+//! The supplier's side of the API over real HTTP against the App, on the example plant's
+//! suppliers: each reads and acknowledges its own calls and follows its own events; nobody else
+//! reads a byte of them.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use takt::store::{EventReader, Store};
+use takt_core::identity::{Role, Scope};
+use takt_tests::InProcess;
+use takt_tests::driving::{broadcast_vehicles, plant_only_config, seed_tokens};
+
+struct Supplied {
+    takt: InProcess,
+    http: reqwest::Client,
+    base: String,
+    store: Store,
+    /// seatco (seats), dashline (cockpit), polyform (bumpers, roof rails).
+    seatco: String,
+    dashline: String,
+    polyform: String,
+    plant: Vec<(&'static str, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Supplied {
+    async fn start(vehicles: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = plant_only_config(dir.path());
+        let url = cfg.controller.database().url().to_owned();
+        let tenant = |t: &str| Scope::Tenant { tenant: t.into() };
+        let role = |role| Scope::Role { role };
+        let mut tokens = seed_tokens(
+            &cfg,
+            &[
+                (tenant("seatco"), "SeatCo JIS desk"),
+                (tenant("dashline"), "Dashline planner"),
+                (tenant("polyform"), "Polyform EDI gateway"),
+                (role(Role::Admin), "admin"),
+                (role(Role::Operator), "HMI"),
+                (role(Role::Yard), "gate"),
+                (role(Role::Supervisor), "shift lead"),
+            ],
+        )
+        .await
+        .into_iter();
+        let plant_cfg = cfg.plant.config.clone();
+        let takt = InProcess::start(cfg).await;
+        broadcast_vehicles(&takt.writer, &plant_cfg, 1, vehicles, None).await;
+        let mut next = || tokens.next().unwrap();
+        Self {
+            base: format!("http://{}", takt.addr),
+            http: reqwest::Client::new(),
+            store: Store::open(&url).await.unwrap(),
+            seatco: next(),
+            dashline: next(),
+            polyform: next(),
+            plant: vec![
+                ("admin", next()),
+                ("operator", next()),
+                ("yard", next()),
+                ("supervisor", next()),
+            ],
+            takt,
+            _dir: dir,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, String) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    async fn json(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
+        let (status, text) = self.call(method, path, Some(token), body).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Every call `token` can list, following the cursor.
+    async fn own_calls(&self, token: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut path = "/api/v1/supplier/calls?limit=7".to_owned();
+        loop {
+            let page = self.json(Method::GET, &path, token, None).await;
+            all.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() {
+                Some(next) => path = format!("/api/v1/supplier/calls?limit=7&after={next}"),
+                None => return all,
+            }
+        }
+    }
+
+    async fn last_id(&self) -> i64 {
+        self.store.last_journal_id().await.unwrap()
+    }
+}
+
+fn families(calls: &[Value]) -> BTreeSet<String> {
+    calls
+        .iter()
+        .map(|c| c["family"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_supplier_lists_exactly_its_own_calls() {
+    let s = Supplied::start(12).await;
+    let plant_calls: Vec<Value> = {
+        let page = s
+            .json(Method::GET, "/api/v1/calls?limit=1000", &s.plant[1].1, None)
+            .await;
+        page["items"].as_array().unwrap().clone()
+    };
+    for (token, tenant, expected) in [
+        (&s.seatco, "seatco", vec!["seats"]),
+        (&s.dashline, "dashline", vec!["cockpit"]),
+        (
+            &s.polyform,
+            "polyform",
+            vec!["front_bumper", "rear_bumper", "roof_rails"],
+        ),
+    ] {
+        let own = s.own_calls(token).await;
+        let expected_ids: Vec<&Value> = plant_calls
+            .iter()
+            .filter(|c| c["supplier"] == json!(tenant))
+            .map(|c| &c["id"])
+            .collect();
+        assert!(!own.is_empty(), "{tenant} has calls");
+        assert_eq!(
+            own.iter().map(|c| &c["id"]).collect::<Vec<_>>(),
+            expected_ids,
+            "{tenant}: all its calls, in id order, through the cursor"
+        );
+        let got = families(&own);
+        let want: BTreeSet<String> = expected.iter().map(|f| (*f).to_owned()).collect();
+        assert!(got.is_subset(&want), "{tenant} got {got:?}");
+        assert!(own.iter().all(|c| c["supplier"] == json!(tenant)));
+    }
+    // The plant's in-plant families are nobody's.
+    assert!(
+        plant_calls
+            .iter()
+            .filter(|c| ["door_panels", "wheels"].contains(&c["family"].as_str().unwrap()))
+            .all(|c| c["supplier"].is_null())
+    );
+    s.takt.stop().await;
+}
+
+#[tokio::test]
+async fn a_supplier_acknowledges_its_calls_and_nobody_reaches_another_suppliers() {
+    let s = Supplied::start(4).await;
+    let seats = s.own_calls(&s.seatco).await;
+    let call = seats[0]["id"].as_i64().unwrap();
+    let one = format!("/api/v1/supplier/calls/{call}");
+    let ack = format!("{one}/acknowledge");
+    let received = json!({"stage": "received"});
+    let before = s.last_id().await;
+
+    // Who may not: refused before anything is journaled, without a byte of the call.
+    let vin = seats[0]["vin"].as_str().unwrap().to_owned();
+    let forged = format!("takt_{}_{}", &s.seatco[5..13], "0".repeat(64));
+    let mut callers: Vec<(&str, Option<&str>, StatusCode)> = vec![
+        ("no token", None, StatusCode::UNAUTHORIZED),
+        (
+            "a malformed token",
+            Some("takt_x"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("a forged token", Some(&forged), StatusCode::UNAUTHORIZED),
+        ("another supplier", Some(&s.dashline), StatusCode::NOT_FOUND),
+        ("a third supplier", Some(&s.polyform), StatusCode::NOT_FOUND),
+    ];
+    for (role, token) in &s.plant {
+        callers.push((role, Some(token), StatusCode::FORBIDDEN));
+    }
+    for (who, token, expected) in &callers {
+        for (method, path, body) in [
+            (Method::GET, &one, None),
+            (Method::POST, &ack, Some(received.clone())),
+        ] {
+            let (status, text) = s.call(method.clone(), path, *token, body).await;
+            assert_eq!(status, *expected, "{method} {path} by {who}: {text}");
+            assert!(!text.contains(&vin), "{who} read the call: {text}");
+            assert!(text.contains("\"status\""), "problem+json: {text}");
+        }
+        let (status, text) = s
+            .call(Method::GET, "/api/v1/supplier/calls", *token, None)
+            .await;
+        match *expected {
+            StatusCode::NOT_FOUND => {
+                // Its own list: the same vehicles (a VIN is the vehicle's, not the call's),
+                // none of seatco's calls.
+                assert_eq!(status, StatusCode::OK);
+                let page: Value = serde_json::from_str(&text).unwrap();
+                let items = page["items"].as_array().unwrap();
+                assert!(!items.is_empty());
+                assert!(
+                    items
+                        .iter()
+                        .all(|c| c["id"] != json!(call) && c["family"] != "seats"),
+                    "{who} listed seatco's call: {text}"
+                );
+            }
+            code => assert_eq!(status, code, "{who}: {text}"),
+        }
+    }
+    assert_eq!(
+        s.last_id().await,
+        before,
+        "a refused request journaled something"
+    );
+
+    // The supplier itself: acknowledged once, answered after the commit with the entry.
+    let committed = s
+        .json(Method::POST, &ack, &s.seatco, Some(received.clone()))
+        .await;
+    assert_eq!(committed["outcome"], "applied");
+    let entry = committed["journal_id"].as_i64().unwrap();
+    assert!(entry > before);
+    let again = s.json(Method::POST, &ack, &s.seatco, Some(received)).await;
+    assert_eq!(again["outcome"], "ignored");
+    let built = s
+        .json(
+            Method::POST,
+            &ack,
+            &s.seatco,
+            Some(json!({"stage": "built"})),
+        )
+        .await;
+    assert_eq!(built["outcome"], "applied");
+    let row = s.json(Method::GET, &one, &s.seatco, None).await;
+    assert!(
+        row["received_at"].is_string() && row["built_at"].is_string(),
+        "{row}"
+    );
+    let journaled = s.store.journal_after(before, 10).await.unwrap();
+    let actors: Vec<_> = journaled
+        .iter()
+        .filter(|e| e.input.kind() == "acknowledge_call")
+        .map(|e| e.origin.actor.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(actors.len(), 3);
+    assert!(
+        actors.iter().all(|a| a.starts_with("SeatCo JIS desk")),
+        "{actors:?}"
+    );
+
+    // Bad bodies name the field and journal nothing.
+    let before = s.last_id().await;
+    for body in [
+        json!({}),
+        json!({"stage": "shipped"}),
+        json!({"stage": "built", "x": 1}),
+    ] {
+        let (status, text) = s
+            .call(Method::POST, &ack, Some(&s.seatco), Some(body))
+            .await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{status}: {text}"
+        );
+        assert!(text.contains("field"), "{text}");
+    }
+    assert_eq!(s.last_id().await, before);
+    s.takt.stop().await;
+}
+
+#[tokio::test]
+async fn a_suppliers_stream_and_outbox_hold_its_own_events_only() {
+    let s = Supplied::start(10).await;
+    let seatco = s
+        .store
+        .events_after::<takt::api::events::EventView>(
+            &EventReader::Tenant("seatco".into()),
+            0,
+            10_000,
+        )
+        .await
+        .unwrap();
+    assert!(!seatco.is_empty());
+    let kinds: BTreeSet<&str> = seatco.iter().map(|e| e.kind.as_str()).collect();
+    assert!(kinds.contains("call_created"), "{kinds:?}");
+    for e in &seatco {
+        assert_eq!(e.tenant.as_deref(), Some("seatco"));
+        let family = e.payload["family"].as_str().unwrap_or_default();
+        assert_eq!(
+            family, "seats",
+            "event {} is another's: {}",
+            e.id, e.payload
+        );
+    }
+    // The same through SSE: the backlog of seatco's events, in id order, then nothing else.
+    let response = s
+        .http
+        .get(format!("{}/api/v1/events?after=0", s.base))
+        .bearer_auth(&s.seatco)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut response = response;
+    let mut text = String::new();
+    let want = seatco.len();
+    let ids_in = |text: &str| -> Vec<i64> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("id:"))
+            .map(|id| id.trim().parse().unwrap())
+            .collect()
+    };
+    while ids_in(&text).len() < want {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(20), response.chunk())
+            .await
+            .expect("events within 20 s")
+            .unwrap()
+            .expect("open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert_eq!(
+        ids_in(&text),
+        seatco.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    assert!(
+        !text.contains("cockpit") && !text.contains("door_panels"),
+        "{text}"
+    );
+    drop(response);
+    s.takt.stop().await;
+}
