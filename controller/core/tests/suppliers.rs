@@ -1,5 +1,6 @@
 //! The suppliers context through the core: whose events are whose, acknowledgements, and the
 //! alarm for calls nobody acknowledged.
+#![allow(clippy::unwrap_used)]
 
 mod plant;
 
