@@ -296,14 +296,22 @@ async fn a_suppliers_stream_and_outbox_hold_its_own_events_only() {
         .unwrap();
     assert!(!seatco.is_empty());
     let kinds: BTreeSet<&str> = seatco.iter().map(|e| e.kind.as_str()).collect();
-    assert!(kinds.contains("call_created"), "{kinds:?}");
+    assert!(
+        kinds.contains("call_created") && kinds.contains("supplier_takt_status"),
+        "{kinds:?}"
+    );
     for e in &seatco {
         assert_eq!(e.tenant.as_deref(), Some("seatco"));
-        let family = e.payload["family"].as_str().unwrap_or_default();
-        assert_eq!(
-            family, "seats",
+        // A call, rack or coverage names its family; a takt status each of the supplier's.
+        let families: Vec<&Value> = match e.payload["families"].as_array() {
+            Some(list) => list.iter().map(|f| &f["family"]).collect(),
+            None => vec![&e.payload["family"]],
+        };
+        assert!(
+            !families.is_empty() && families.iter().all(|f| *f == "seats"),
             "event {} is another's: {}",
-            e.id, e.payload
+            e.id,
+            e.payload
         );
     }
     // The same through SSE: the backlog of seatco's events, in id order, then nothing else.

@@ -8,7 +8,9 @@ pub use crate::alarm::AlarmInput;
 use crate::config::{Blink, LampColour};
 use crate::identity::ApiToken;
 pub use crate::identity::IdentityInput;
-use crate::model::{Call, Coverage, LightTarget, LineStatus, Rack, TaktStatus, Task, Vehicle};
+use crate::model::{
+    Call, Coverage, LightTarget, LineStatus, Rack, SupplierTaktStatus, TaktStatus, Task, Vehicle,
+};
 pub use crate::picking::PickingInput;
 use crate::seq::SeqNo;
 pub use crate::sequencing::SequencingInput;
@@ -141,6 +143,8 @@ pub enum StreamEvent {
     AlarmChanged(Alarm),
     /// A line's heartbeat: every takt, and when it starts or stops.
     TaktStatus(TaktStatus),
+    /// The same heartbeat for one supplier: its families' place at the line.
+    SupplierTaktStatus(SupplierTaktStatus),
 }
 
 impl StreamEvent {
@@ -156,6 +160,7 @@ impl StreamEvent {
             StreamEvent::Coverage(_) => "coverage",
             StreamEvent::AlarmChanged(_) => "alarm_changed",
             StreamEvent::TaktStatus(_) => "takt_status",
+            StreamEvent::SupplierTaktStatus(_) => "supplier_takt_status",
         }
     }
 }

@@ -234,6 +234,36 @@ pub struct TaktStatus {
     pub coverage: Vec<Coverage>,
 }
 
+/// A line's heartbeat as one supplier sees it, with the line's: every takt and when the line
+/// starts or stops, for each supplier building for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupplierTaktStatus {
+    pub supplier: String,
+    pub line: String,
+    pub at: DateTime<Utc>,
+    pub running: bool,
+    pub reason: Option<String>,
+    pub takt_ms: u64,
+    /// Each family the supplier builds for this line.
+    pub families: Vec<SupplierFamilyStatus>,
+}
+
+/// Where one of a supplier's families stands at the line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupplierFamilyStatus {
+    pub family: String,
+    pub install_station: String,
+    /// Sequence number of the next vehicle to reach the install station (`None` before the
+    /// first, or when that position is unknown).
+    pub next_seq: Option<u32>,
+    /// Vehicles and minutes of production covered by parts already in racks ahead of the
+    /// station, as last measured (`0` before the first measure).
+    pub coverage_vehicles: u64,
+    pub coverage_minutes: f64,
+    /// When the earliest of the family's calls not yet delivered is due at the station.
+    pub next_call_due: Option<DateTime<Utc>>,
+}
+
 /// Where one broadcast point of a line stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointSequence {

@@ -168,3 +168,63 @@ fn calls_left_unacknowledged_raise_the_suppliers_alarm_until_each_is_settled() {
         AlarmState::ClearedUnacknowledged
     );
 }
+
+#[test]
+fn each_supplier_hears_the_line_beat_with_its_own_families() {
+    let mut p = Plant::new();
+    for n in 1..=6 {
+        p.bc(std_rec(n, n));
+    }
+    p.drain();
+    p.at(60);
+    p.tick();
+    let rows = outbox(&p);
+    assert!(rows.contains(&("supplier_takt_status", Some("bumpco".to_owned()))));
+    let statuses: Vec<_> = p
+        .drain()
+        .into_iter()
+        .filter_map(|a| match a {
+            takt_core::Action::Stream(StreamEvent::SupplierTaktStatus(s)) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses.len(), 1, "one supplier builds for line L");
+    let s = &statuses[0];
+    assert_eq!(
+        (s.supplier.as_str(), s.line.as_str(), s.running),
+        ("bumpco", "L", true)
+    );
+    let families: Vec<&str> = s.families.iter().map(|f| f.family.as_str()).collect();
+    assert_eq!(families, ["bumper"], "its own families only");
+    let bumper = &s.families[0];
+    assert_eq!(bumper.install_station, "S-BUMP");
+    // Six broadcast, the bumper station 4 positions on: the third vehicle reaches it next.
+    assert_eq!(bumper.next_seq, Some(3));
+    let earliest = p
+        .core
+        .calls()
+        .filter(|c| c.family == "bumper")
+        .map(|c| c.due_at)
+        .min();
+    assert_eq!(bumper.next_call_due, earliest);
+    let cov = p.core.coverage("bumper").expect("measured");
+    assert_eq!(
+        (bumper.coverage_vehicles, bumper.coverage_minutes),
+        (cov.vehicles, cov.minutes)
+    );
+    // A stop is heard at once, with its reason.
+    p.input(Input::Sequencing(takt_core::SequencingInput::LineState {
+        line: "L".into(),
+        running: false,
+        reason: Some("andon".into()),
+    }));
+    let stopped = p.drain().into_iter().find_map(|a| match a {
+        takt_core::Action::Stream(StreamEvent::SupplierTaktStatus(s)) => Some(s),
+        _ => None,
+    });
+    let stopped = stopped.expect("a status at the stop");
+    assert_eq!(
+        (stopped.running, stopped.reason.as_deref()),
+        (false, Some("andon"))
+    );
+}

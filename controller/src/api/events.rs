@@ -52,7 +52,7 @@ pub struct EventView {
     /// The tenant it concerns; absent for the plant's own.
     pub tenant: Option<String>,
     /// `call_created`, `call_changed`, `call_cancelled`, `rack_closed`, `rack_moved`,
-    /// `line_state`, `takt_status`, `coverage`, `alarm_changed`.
+    /// `line_state`, `takt_status`, `supplier_takt_status`, `coverage`, `alarm_changed`.
     pub kind: String,
     /// The event's content (the call, rack, line status, takt status, coverage or alarm), with
     /// `event` = kind.

@@ -438,6 +438,7 @@ impl Core {
             | StreamEvent::CallCancelled(c) => c.supplier.clone(),
             StreamEvent::RackClosed(r) | StreamEvent::RackMoved(r) => self.supplier_id(&r.family),
             StreamEvent::Coverage(c) => self.supplier_id(&c.family),
+            StreamEvent::SupplierTaktStatus(s) => Some(s.supplier.clone()),
             StreamEvent::LineState(_)
             | StreamEvent::AlarmChanged(_)
             | StreamEvent::TaktStatus(_) => None,

@@ -5,9 +5,13 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::Core;
+use crate::config::FamilyConfig;
 use crate::io::StreamEvent;
-use crate::model::{PointSequence, TaktStatus};
+use crate::model::{
+    CallStatus, PointSequence, SupplierFamilyStatus, SupplierTaktStatus, TaktStatus,
+};
 use crate::seq::SeqNo;
+use crate::sequencing::Occupant;
 
 impl Core {
     /// The status of every line whose takt has come round since its last one.
@@ -62,7 +66,68 @@ impl Core {
         if first {
             self.changed_line(line);
         }
-        self.stream(StreamEvent::TaktStatus(status));
+        self.stream(StreamEvent::TaktStatus(status.clone()));
+        self.supplier_takt_statuses(&status);
+    }
+
+    /// The line's status once for each supplier that builds for it.
+    fn supplier_takt_statuses(&mut self, status: &TaktStatus) {
+        let cfg = self.cfg.clone();
+        for supplier in &cfg.config.suppliers {
+            let families: Vec<SupplierFamilyStatus> = supplier
+                .families
+                .iter()
+                .filter_map(|f| cfg.family(f))
+                .filter(|f| f.line == status.line)
+                .map(|f| self.family_status(f))
+                .collect();
+            if families.is_empty() {
+                continue;
+            }
+            self.stream(StreamEvent::SupplierTaktStatus(SupplierTaktStatus {
+                supplier: supplier.id.clone(),
+                line: status.line.clone(),
+                at: status.at,
+                running: status.running,
+                reason: status.reason.clone(),
+                takt_ms: status.takt_ms,
+                families,
+            }));
+        }
+    }
+
+    fn family_status(&self, family: &FamilyConfig) -> SupplierFamilyStatus {
+        let station = self.cfg.family_station(family);
+        let next_seq = self
+            .point(&family.line, &station.broadcast_point)
+            .and_then(|ps| {
+                let pos = ps
+                    .tracker
+                    .next_pos()
+                    .checked_sub(u64::from(station.offset_positions))?;
+                match ps.at.get(&pos)? {
+                    Occupant::Vehicle(id) => self.state.sequencing.vehicles.get(id),
+                    Occupant::Unknown | Occupant::Vacated => None,
+                }
+            })
+            .map(|v| v.seq.value());
+        let coverage = self.state.picking.coverage.get(&family.id);
+        let next_call_due = self
+            .state
+            .sequencing
+            .calls
+            .values()
+            .filter(|c| c.family == family.id && c.status < CallStatus::Delivered)
+            .map(|c| c.due_at)
+            .min();
+        SupplierFamilyStatus {
+            family: family.id.clone(),
+            install_station: station.id.clone(),
+            next_seq,
+            coverage_vehicles: coverage.map_or(0, |c| c.vehicles),
+            coverage_minutes: coverage.map_or(0.0, |c| c.minutes),
+            next_call_due,
+        }
     }
 
     /// When the next takt status is due on any line, if one has been sent yet.
