@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use common::{TestDb, on_postgres};
 use sqlx::Connection;
 use takt::store::{
-    EventReader, JournalEntry, Origin, PageQuery, SNAPSHOTS_KEPT, Store, StoreError, journal_time,
+    EventReader, JournalEntry, Origin, PageQuery, SNAPSHOTS_KEPT, Store, StoreError,
+    TenantProjection, journal_time,
 };
 use takt_core::alarm::{Alarm, AlarmKey, AlarmKind, AlarmState};
 use takt_core::config::Priority;
@@ -327,6 +328,7 @@ mod bodies {
                 "events",
                 "lines",
                 "racks",
+                "shipments",
                 "tasks",
                 "vehicles"
             ]
@@ -723,26 +725,32 @@ mod bodies {
                 .collect()
         };
         let own: Vec<serde_json::Value> = store
-            .tenant_calls("seatco", &page(None, 3))
+            .tenant_page(TenantProjection::Calls, "seatco", &page(None, 3))
             .await
             .expect("page");
         assert_eq!(ids(own), [3, 6, 9]);
         let rest: Vec<serde_json::Value> = store
-            .tenant_calls("seatco", &page(Some("9"), 3))
+            .tenant_page(TenantProjection::Calls, "seatco", &page(Some("9"), 3))
             .await
             .expect("next page");
         assert_eq!(ids(rest), [12]);
         for other in ["dashline", "", "%", "seatco' OR '1'='1"] {
             let none: Vec<serde_json::Value> = store
-                .tenant_calls(other, &page(None, 100))
+                .tenant_page(TenantProjection::Calls, other, &page(None, 100))
                 .await
                 .expect("page");
             assert!(none.is_empty(), "{other:?} read {none:?}");
         }
-        let one: Option<serde_json::Value> = store.tenant_call("seatco", "6").await.expect("row");
+        let one: Option<serde_json::Value> = store
+            .tenant_row(TenantProjection::Calls, "seatco", "6")
+            .await
+            .expect("row");
         assert_eq!(one.map(|c| c["supplier"].clone()), Some("seatco".into()));
         for (tenant, id) in [("seatco", "4"), ("dashline", "6"), ("seatco", "99")] {
-            let none: Option<serde_json::Value> = store.tenant_call(tenant, id).await.expect("row");
+            let none: Option<serde_json::Value> = store
+                .tenant_row(TenantProjection::Calls, tenant, id)
+                .await
+                .expect("row");
             assert_eq!(none, None, "{tenant} {id}");
         }
         let events: Vec<serde_json::Value> = store

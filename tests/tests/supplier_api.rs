@@ -351,3 +351,153 @@ async fn a_suppliers_stream_and_outbox_hold_its_own_events_only() {
     drop(response);
     s.takt.stop().await;
 }
+
+/// The slots of a rack as an ASN lists them, from the plant's list of racks.
+async fn asn_racks(s: &Supplied, family: &str, count: usize) -> Vec<Value> {
+    let page = s
+        .json(Method::GET, "/api/v1/racks?limit=1000", &s.plant[1].1, None)
+        .await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["family"] == family && r["status"] == "closed")
+        .take(count)
+        .map(|r| {
+            let slots: Vec<Value> = r["slots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !c.is_null())
+                .map(|(i, c)| json!({"slot": i + 1, "call": c}))
+                .collect();
+            json!({"rack": r["id"], "slots": slots})
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_asn_ships_racks_a_wrong_one_names_rack_and_slot_and_ships_nothing() {
+    // 13 vehicles: two full racks of seats (6 each), none installed yet (45 positions on).
+    let s = Supplied::start(13).await;
+    let racks = asn_racks(&s, "seats", 2).await;
+    assert_eq!(racks.len(), 2, "two closed seat racks");
+    let eta = (chrono::Utc::now() + chrono::TimeDelta::minutes(35)).to_rfc3339();
+    let asn = |racks: Vec<Value>| {
+        json!({"number": "SC-4711", "carrier": "rhein-jis", "trailer": "L-SC 118",
+               "eta": eta, "racks": racks})
+    };
+    // Two calls swapped in the second rack: refused whole, naming rack and slot.
+    let mut swapped = racks.clone();
+    let slots = swapped[1]["slots"].as_array_mut().unwrap();
+    let (a, b) = (slots[2]["call"].clone(), slots[3]["call"].clone());
+    slots[2]["call"] = b;
+    slots[3]["call"] = a;
+    let (status, text) = s
+        .call(
+            Method::POST,
+            "/api/v1/supplier/shipments",
+            Some(&s.seatco),
+            Some(asn(swapped)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    let problem: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(problem["field"], "racks[1].slots[2].call", "{problem}");
+    assert!(
+        problem["journal_id"].is_i64(),
+        "the refusal is journaled: {problem}"
+    );
+    let rack_ids: Vec<&Value> = racks.iter().map(|r| &r["rack"]).collect();
+    let still_closed = asn_racks(&s, "seats", 2).await;
+    assert_eq!(
+        still_closed.iter().map(|r| &r["rack"]).collect::<Vec<_>>(),
+        rack_ids,
+        "nothing shipped"
+    );
+    // Another supplier cannot ship seatco's racks: to it they do not exist.
+    let (status, text) = s
+        .call(
+            Method::POST,
+            "/api/v1/supplier/shipments",
+            Some(&s.dashline),
+            Some(asn(racks.clone())),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(
+        text.contains("racks[0].rack") && text.contains("of yours"),
+        "{text}"
+    );
+
+    let committed = s
+        .json(
+            Method::POST,
+            "/api/v1/supplier/shipments",
+            &s.seatco,
+            Some(asn(racks.clone())),
+        )
+        .await;
+    assert_eq!(committed["outcome"], "applied", "{committed}");
+    let own = s
+        .json(Method::GET, "/api/v1/supplier/shipments", &s.seatco, None)
+        .await;
+    let items = own["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (
+            &items[0]["number"],
+            &items[0]["status"],
+            &items[0]["carrier"]
+        ),
+        (&json!("SC-4711"), &json!("in_transit"), &json!("rhein-jis"))
+    );
+    assert_eq!(
+        items[0]["racks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        rack_ids
+    );
+    let id = items[0]["id"].as_i64().unwrap();
+    let one = format!("/api/v1/supplier/shipments/{id}");
+    s.json(Method::GET, &one, &s.seatco, None).await;
+    for token in [&s.dashline, &s.polyform] {
+        let (status, text) = s.call(Method::GET, &one, Some(token), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+        assert!(!text.contains("SC-4711"), "{text}");
+        let theirs = s
+            .json(Method::GET, "/api/v1/supplier/shipments", token, None)
+            .await;
+        assert_eq!(theirs["items"], json!([]));
+    }
+    // The plant sees every supplier's shipments; its racks and calls are on their way.
+    let plant = s
+        .json(Method::GET, "/api/v1/shipments", &s.plant[1].1, None)
+        .await;
+    assert_eq!(plant["items"].as_array().unwrap().len(), 1);
+    let calls = s.own_calls(&s.seatco).await;
+    let shipped: Vec<&Value> = racks
+        .iter()
+        .flat_map(|r| r["slots"].as_array().unwrap().iter().map(|s| &s["call"]))
+        .collect();
+    for call in &calls {
+        if shipped.contains(&&call["id"]) {
+            assert_eq!(call["status"], "shipped", "{call}");
+        }
+    }
+    // The same ASN again (no Idempotency-Key): its number is taken.
+    let (status, text) = s
+        .call(
+            Method::POST,
+            "/api/v1/supplier/shipments",
+            Some(&s.seatco),
+            Some(asn(racks)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text.contains(r#""field":"number""#), "{text}");
+    s.takt.stop().await;
+}

@@ -61,6 +61,7 @@ alarm_kinds! {
     DeviceOffline => "device_offline", High;
     DeviceDegraded => "device_degraded", High;
     CallUnacknowledged => "call_unacknowledged", High;
+    ShortShipped => "short_shipped", High;
 }
 
 /// ISA-18.2 alarm state.

@@ -1,5 +1,7 @@
 //! Closed enums of what goes into the core and what comes out of it.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +16,7 @@ use crate::model::{
 pub use crate::picking::PickingInput;
 use crate::seq::SeqNo;
 pub use crate::sequencing::SequencingInput;
+use crate::suppliers::Shipment;
 pub use crate::suppliers::SupplierInput;
 
 /// Everything that can happen to the plant, grouped by the context that takes it; each one is
@@ -105,6 +108,33 @@ impl Outcome {
     pub fn is_rejected(&self) -> bool {
         matches!(self, Outcome::Rejected(_))
     }
+
+    /// Bad input that names the field at fault, as a path into the input's body
+    /// (`racks[1].slots[0].call`): `Rejected("{field}: {reason}")`, which [`Outcome::field`]
+    /// reads back. One string, so the journal keeps it as any other refusal.
+    pub fn invalid(field: impl fmt::Display, reason: impl fmt::Display) -> Self {
+        Outcome::Rejected(format!("{field}: {reason}"))
+    }
+
+    /// The field a refusal made by [`Outcome::invalid`] names.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Outcome::Rejected(reason) => rejected_field(reason),
+            _ => None,
+        }
+    }
+}
+
+/// The field path at the head of a refusal's reason, if it has one: lower-case words, indices
+/// and dots (`eta`, `racks[1].slots[0].call`) before `": "`. Other reasons ("no line `A1`",
+/// "VIN …: …") have a space, a capital or a quote before their first colon.
+pub fn rejected_field(reason: &str) -> Option<&str> {
+    let (head, _) = reason.split_once(": ")?;
+    let path = head.starts_with(|c: char| c.is_ascii_lowercase())
+        && head.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'[' | b']')
+        });
+    path.then_some(head)
 }
 
 /// What the plant's devices should show.
@@ -145,6 +175,8 @@ pub enum StreamEvent {
     TaktStatus(TaktStatus),
     /// The same heartbeat for one supplier: its families' place at the line.
     SupplierTaktStatus(SupplierTaktStatus),
+    /// A supplier's ASN accepted (`in_transit`), and each later change of the shipment.
+    Shipment(Shipment),
 }
 
 impl StreamEvent {
@@ -161,6 +193,7 @@ impl StreamEvent {
             StreamEvent::AlarmChanged(_) => "alarm_changed",
             StreamEvent::TaktStatus(_) => "takt_status",
             StreamEvent::SupplierTaktStatus(_) => "supplier_takt_status",
+            StreamEvent::Shipment(_) => "shipment",
         }
     }
 }
@@ -204,6 +237,7 @@ pub enum Change {
     Line(LineStatus),
     Coverage(Coverage),
     ApiToken(ApiToken),
+    Shipment(Shipment),
     /// A new row of the event outbox (never changed afterwards).
     Event(OutboxEvent),
 }
@@ -260,5 +294,30 @@ mod tests {
             assert_eq!(back, input);
         }
         assert!(serde_json::from_str::<Input>(r#"{"kind":"no_such_input"}"#).is_err());
+    }
+
+    #[test]
+    fn a_refusal_names_its_field_only_when_made_so() {
+        let table = [
+            (
+                Outcome::invalid("racks[1].slots[0].call", "x: y"),
+                Some("racks[1].slots[0].call"),
+            ),
+            (Outcome::invalid("eta", "in the past"), Some("eta")),
+            (Outcome::Rejected("no line `A1`".into()), None),
+            (Outcome::Rejected("VIN `X`: bad check digit".into()), None),
+            (
+                Outcome::Rejected("supplier `s` has no live call 3".into()),
+                None,
+            ),
+            (
+                Outcome::Rejected("shelve time must be in the future".into()),
+                None,
+            ),
+            (Outcome::Ignored("eta: x".into()), None),
+        ];
+        for (outcome, field) in table {
+            assert_eq!(outcome.field(), field, "{outcome:?}");
+        }
     }
 }

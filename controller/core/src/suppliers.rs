@@ -23,14 +23,81 @@ pub enum SupplierInput {
         call: CallId,
         stage: AckStage,
     },
+    /// `tenant` ships racks: its advance shipping notice.
+    Ship(Asn),
 }
 
 impl SupplierInput {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::AcknowledgeCall { .. } => "acknowledge_call",
+            Self::Ship(_) => "ship",
         }
     }
+}
+
+/// An advance shipping notice: racks on their way, on one trailer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asn {
+    pub tenant: String,
+    /// The supplier's own number for it; unique among its shipments still in the plant's
+    /// live state.
+    pub number: String,
+    /// A configured carrier.
+    pub carrier: String,
+    pub trailer: String,
+    pub eta: DateTime<Utc>,
+    pub racks: Vec<AsnRack>,
+    /// Calls of these racks shipped without their part, each with why.
+    #[serde(default)]
+    pub skipped: Vec<SkippedCall>,
+}
+
+/// One rack of an ASN, slot by slot, as loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsnRack {
+    /// The plant's rack id, as each call names it (`seats-000042`).
+    pub rack: String,
+    pub slots: Vec<AsnSlot>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsnSlot {
+    /// 1-based.
+    pub slot: u32,
+    pub call: CallId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedCall {
+    pub call: CallId,
+    pub reason: String,
+}
+
+/// A shipment the plant accepted, from its ASN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shipment {
+    /// The plant's id for it, given out in journal order.
+    pub id: u64,
+    pub supplier: String,
+    pub number: String,
+    pub carrier: String,
+    pub trailer: String,
+    pub eta: DateTime<Utc>,
+    /// Rack ids, as in the ASN.
+    pub racks: Vec<String>,
+    pub skipped: Vec<SkippedCall>,
+    pub status: ShipmentStatus,
+    pub created_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShipmentStatus {
+    InTransit,
+    /// Every rack of it reached the line; it has left the live state.
+    Delivered,
 }
 
 /// How far a supplier has got with a call.
@@ -52,6 +119,9 @@ pub struct Suppliers {
     by_due: BTreeSet<(DateTime<Utc>, CallId)>,
     /// Per supplier: its waiting calls whose time is up.
     overdue: BTreeMap<String, BTreeSet<CallId>>,
+    /// Shipments in transit, by id.
+    pub(crate) shipments: BTreeMap<u64, Shipment>,
+    next_shipment: u64,
 }
 
 impl Suppliers {
@@ -95,6 +165,18 @@ impl Suppliers {
     /// When the next waiting call becomes overdue.
     pub(crate) fn next_due(&self) -> Option<DateTime<Utc>> {
         self.by_due.first().map(|(due, _)| *due)
+    }
+
+    pub(crate) fn next_shipment_id(&mut self) -> u64 {
+        self.next_shipment += 1;
+        self.next_shipment
+    }
+
+    /// `tenant`'s shipment in transit under its own `number`, if there is one.
+    pub(crate) fn shipment_numbered(&self, tenant: &str, number: &str) -> Option<&Shipment> {
+        self.shipments
+            .values()
+            .find(|s| s.supplier == tenant && s.number == number)
     }
 
     /// `tenant`'s overdue calls, oldest id first.

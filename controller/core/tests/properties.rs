@@ -93,6 +93,7 @@ fn projections(rows: &[Change]) -> BTreeMap<String, String> {
                 Change::Line(l) => format!("line {}", l.line),
                 Change::Coverage(c) => format!("coverage {} {}", c.line, c.family),
                 Change::ApiToken(t) => format!("token {}", t.id),
+                Change::Shipment(s) => format!("shipment {}", s.id),
                 Change::Event(e) => format!("event {}", e.id),
             };
             (key, serde_json::to_string(row).unwrap())

@@ -5,3 +5,19 @@ ALTER TABLE calls ADD COLUMN supplier TEXT;
 ALTER TABLE calls ADD COLUMN received_at TIMESTAMPTZ;
 ALTER TABLE calls ADD COLUMN built_at TIMESTAMPTZ;
 CREATE INDEX calls_supplier ON calls (supplier, id) WHERE supplier IS NOT NULL;
+
+-- Shipments from suppliers' ASNs: one row each, kept after delivery for the KPIs.
+CREATE TABLE shipments (
+    id BIGINT PRIMARY KEY,
+    supplier TEXT NOT NULL,
+    number TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    trailer TEXT NOT NULL,
+    eta TIMESTAMPTZ NOT NULL,
+    racks JSONB NOT NULL,
+    skipped JSONB NOT NULL,
+    status TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    changed_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX shipments_supplier ON shipments (supplier, id);

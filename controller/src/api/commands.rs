@@ -146,9 +146,11 @@ pub(super) async fn submit(
         Outcome::Applied => ("applied", None),
         Outcome::Ignored(reason) => ("ignored", Some(reason)),
         Outcome::Rejected(reason) => {
+            let field = takt_core::io::rejected_field(&reason).map(str::to_owned);
             return Err(ApiError::Refused {
                 reason,
                 journal_id: applied.id,
+                field,
             });
         }
     };

@@ -15,7 +15,8 @@ use super::ApiState;
 use super::auth::Caller;
 use super::problem::{ApiError, ItemReadProblems, ReadProblems};
 use super::views::{
-    AlarmView, CallView, CoverageView, LineView, Page, RackView, TaskView, VehicleView,
+    AlarmView, CallView, CoverageView, LineView, Page, RackView, ShipmentView, TaskView,
+    VehicleView,
 };
 use crate::store::{PageQuery, Projection};
 
@@ -64,6 +65,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(tasks))
         .routes(routes!(lines))
         .routes(routes!(coverage))
+        .routes(routes!(shipments))
 }
 
 /// Every plant role reads the plant; a tenant reads only its own, through its own endpoints.
@@ -223,4 +225,24 @@ async fn coverage(
     let query = PageParams::of(&uri)?;
     let items: Vec<CoverageView> = state.store.line_coverage(&line, &query).await?;
     Ok(paged(items, &query, |c| c.family.clone()))
+}
+
+#[utoipa::path(get, path = "/api/v1/shipments", tag = "supplier",
+    summary = "Every supplier's shipments, by id (plant users)",
+    params(PageParams),
+    responses((status = 200, body = Page<ShipmentView>), ReadProblems),
+    security(("bearer" = [])))]
+async fn shipments(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Json<Page<ShipmentView>>, ApiError> {
+    page(
+        &state,
+        &caller,
+        &uri,
+        Projection::Shipments,
+        |s: &ShipmentView| s.id.to_string(),
+    )
+    .await
 }

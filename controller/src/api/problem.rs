@@ -36,7 +36,12 @@ pub enum ApiError {
     Invalid { field: String, detail: String },
     /// 422: the core refused the command (journaled as rejected, nothing changed).
     #[error("{reason}")]
-    Refused { reason: String, journal_id: i64 },
+    Refused {
+        reason: String,
+        journal_id: i64,
+        /// The field of the body the core found at fault, when it names one.
+        field: Option<String>,
+    },
     /// 409: the `Idempotency-Key` was used for a different request.
     #[error("this Idempotency-Key was used for a different request (journal entry {journal_id})")]
     KeyReused { journal_id: i64 },
@@ -230,9 +235,10 @@ impl IntoResponse for ApiError {
         }
         let (field, journal_id) = match &self {
             ApiError::Invalid { field, .. } => (Some(field.clone()), None),
-            ApiError::Refused { journal_id, .. } | ApiError::KeyReused { journal_id } => {
-                (None, Some(*journal_id))
-            }
+            ApiError::Refused {
+                journal_id, field, ..
+            } => (field.clone(), Some(*journal_id)),
+            ApiError::KeyReused { journal_id } => (None, Some(*journal_id)),
             _ => (None, None),
         };
         let kind = format!("{TYPE_BASE}{kind}")

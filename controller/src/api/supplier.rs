@@ -9,10 +9,11 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use takt_core::Input;
 use takt_core::model::CallId;
-use takt_core::suppliers::{AckStage, SupplierInput};
+use takt_core::suppliers::{AckStage, Asn, AsnRack, AsnSlot, SkippedCall, SupplierInput};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,13 +24,94 @@ use super::body::JsonBody;
 use super::commands::{Committed, submit};
 use super::lists::{PageParams, paged};
 use super::problem::{ApiError, CommandProblems, ItemReadProblems, ReadProblems};
-use super::views::{CallView, Page};
+use super::views::{CallView, Page, ShipmentView};
+use crate::store::TenantProjection;
 
 pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
     OpenApiRouter::new()
         .routes(routes!(own_calls))
         .routes(routes!(own_call))
         .routes(routes!(acknowledge_call))
+        .routes(routes!(own_shipments, send_asn))
+        .routes(routes!(own_shipment))
+}
+
+/// An advance shipping notice: closed racks of the caller's, slot by slot, on one trailer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AsnBody {
+    /// The supplier's own ASN number, 1 to 35 characters.
+    pub number: String,
+    /// A carrier of the plant's configuration.
+    pub carrier: String,
+    /// Trailer number or plate.
+    pub trailer: String,
+    /// Expected arrival at the plant (ISO 8601, not in the past).
+    pub eta: DateTime<Utc>,
+    /// The racks loaded, each listing every slot it carries.
+    pub racks: Vec<AsnRackBody>,
+    /// Calls of these racks shipped without their part, each with why.
+    #[serde(default)]
+    pub skipped: Vec<SkippedBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AsnRackBody {
+    /// The plant's rack id, as the calls name it.
+    pub rack: String,
+    pub slots: Vec<AsnSlotBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AsnSlotBody {
+    /// 1-based.
+    pub slot: u32,
+    /// The call whose part is in it.
+    pub call: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedBody {
+    pub call: u64,
+    pub reason: String,
+}
+
+impl AsnBody {
+    fn into_asn(self, tenant: &str) -> Asn {
+        Asn {
+            tenant: tenant.to_owned(),
+            number: self.number,
+            carrier: self.carrier,
+            trailer: self.trailer,
+            eta: self.eta,
+            racks: self
+                .racks
+                .into_iter()
+                .map(|r| AsnRack {
+                    rack: r.rack,
+                    slots: r
+                        .slots
+                        .into_iter()
+                        .map(|s| AsnSlot {
+                            slot: s.slot,
+                            call: CallId(s.call),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            skipped: self
+                .skipped
+                .into_iter()
+                .map(|s| SkippedCall {
+                    call: CallId(s.call),
+                    reason: s.reason,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// How far the supplier has got with a call.
@@ -54,7 +136,11 @@ async fn own(state: &ApiState, tenant: &str, id: &str) -> Result<CallView, ApiEr
         what: "call",
         id: id.to_owned(),
     };
-    match state.store.tenant_call::<CallView>(tenant, id).await {
+    match state
+        .store
+        .tenant_row::<CallView>(TenantProjection::Calls, tenant, id)
+        .await
+    {
         Ok(Some(call)) => Ok(call),
         Ok(None) | Err(crate::store::StoreError::BadCursor { .. }) => Err(not_found()),
         Err(e) => Err(e.into()),
@@ -75,7 +161,10 @@ async fn own_calls(
 ) -> Result<Json<Page<CallView>>, ApiError> {
     let tenant = caller.tenant("reading a supplier's calls")?;
     let query = PageParams::of(&uri)?;
-    let items: Vec<CallView> = state.store.tenant_calls(tenant, &query).await?;
+    let items: Vec<CallView> = state
+        .store
+        .tenant_page(TenantProjection::Calls, tenant, &query)
+        .await?;
     Ok(paged(items, &query, |c: &CallView| c.id.to_string()))
 }
 
@@ -121,4 +210,71 @@ async fn acknowledge_call(
         stage,
     });
     submit(&state, &caller, &headers, input, None).await
+}
+
+#[utoipa::path(post, path = "/api/v1/supplier/shipments", tag = "supplier",
+    summary = "Send an ASN: closed racks, slot by slot, on their way",
+    description = "Checked whole against the racks the sequence composed: the caller's racks, \
+        closed, in rack order per family, every slot holding the call the plant put there, none \
+        left out unless listed under `skipped` with a reason. A wrong ASN is refused (422) naming \
+        the field — `racks[1].slots[2].call` — and ships nothing; the refusal is journaled. \
+        Accepted, its racks and calls are `shipped`.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key answers the same")),
+    request_body = AsnBody,
+    responses((status = 200, body = Committed), CommandProblems),
+    security(("bearer" = [])))]
+async fn send_asn(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<AsnBody>,
+) -> Result<Json<Committed>, ApiError> {
+    let tenant = caller.tenant("sending a supplier's ASN")?;
+    let input = Input::Suppliers(SupplierInput::Ship(body.into_asn(tenant)));
+    submit(&state, &caller, &headers, input, None).await
+}
+
+#[utoipa::path(get, path = "/api/v1/supplier/shipments", tag = "supplier",
+    summary = "The caller's own shipments, by id",
+    params(PageParams),
+    responses((status = 200, body = Page<ShipmentView>), ReadProblems),
+    security(("bearer" = [])))]
+async fn own_shipments(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Json<Page<ShipmentView>>, ApiError> {
+    let tenant = caller.tenant("reading a supplier's shipments")?;
+    let query = PageParams::of(&uri)?;
+    let items: Vec<ShipmentView> = state
+        .store
+        .tenant_page(TenantProjection::Shipments, tenant, &query)
+        .await?;
+    Ok(paged(items, &query, |s: &ShipmentView| s.id.to_string()))
+}
+
+#[utoipa::path(get, path = "/api/v1/supplier/shipments/{id}", tag = "supplier",
+    summary = "One of the caller's own shipments",
+    params(("id" = i64, Path, description = "The shipment id")),
+    responses((status = 200, body = ShipmentView), ItemReadProblems),
+    security(("bearer" = [])))]
+async fn own_shipment(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ShipmentView>, ApiError> {
+    let tenant = caller.tenant("reading a supplier's shipments")?;
+    let not_found = || ApiError::NotFound {
+        what: "shipment",
+        id: id.clone(),
+    };
+    match state
+        .store
+        .tenant_row::<ShipmentView>(TenantProjection::Shipments, tenant, &id)
+        .await
+    {
+        Ok(Some(shipment)) => Ok(Json(shipment)),
+        Ok(None) | Err(crate::store::StoreError::BadCursor { .. }) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -60,6 +60,28 @@ pub struct CallView {
     pub built_at: Option<DateTime<Utc>>,
 }
 
+/// A shipment from a supplier's ASN: `in_transit`, then `delivered` once its racks reached
+/// the line.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ShipmentView {
+    pub id: i64,
+    pub supplier: String,
+    /// The supplier's own ASN number.
+    pub number: String,
+    pub carrier: String,
+    pub trailer: String,
+    pub eta: DateTime<Utc>,
+    /// Its rack ids.
+    #[schema(value_type = Vec<String>)]
+    pub racks: Json,
+    /// Calls shipped without their part, each with the supplier's reason.
+    #[schema(value_type = Vec<Object>)]
+    pub skipped: Json,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+}
+
 /// A rack being filled in sequence, or on its way.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RackView {

@@ -33,7 +33,7 @@ use takt_core::{Change, Input, Outcome};
 pub use batch::Batch;
 pub use ops::SNAPSHOTS_KEPT;
 use reads::Filter;
-pub use reads::{EventReader, PageQuery, Projection};
+pub use reads::{EventReader, PageQuery, Projection, TenantProjection};
 use rows::Val;
 use serde::de::DeserializeOwned;
 use sqlite_writer::SqliteWriter;
@@ -542,33 +542,37 @@ impl Store {
         Ok(found.into_iter().next())
     }
 
-    /// One page of the calls `tenant` builds, by id. A tenant's read: the tenant is not optional,
-    /// and the filter on it is here, not in the handler.
-    pub async fn tenant_calls<T: DeserializeOwned>(
+    /// One page of `tenant`'s own rows of `projection`, by key. A tenant's read: the tenant is
+    /// not optional, and the filter on it is here, not in the handler.
+    pub async fn tenant_page<T: DeserializeOwned>(
         &self,
+        projection: TenantProjection,
         tenant: &str,
         page: &PageQuery,
     ) -> Result<Vec<T>, StoreError> {
-        let filter = [tenant_is("supplier", tenant)];
-        on_pool!(self, pool => reads::select(pool, &rows::CALLS, &filter, page).await)
+        let filter = [tenant_is(projection.tenant_column(), tenant)];
+        let table = projection.table();
+        on_pool!(self, pool => reads::select(pool, table, &filter, page).await)
     }
 
-    /// The call with id `id` if `tenant` builds it; `None` for another's as for none at all.
-    pub async fn tenant_call<T: DeserializeOwned>(
+    /// `tenant`'s own row of `projection` with key `key`; `None` for another's as for none.
+    pub async fn tenant_row<T: DeserializeOwned>(
         &self,
+        projection: TenantProjection,
         tenant: &str,
-        id: &str,
+        key: &str,
     ) -> Result<Option<T>, StoreError> {
+        let table = projection.table();
         let filter = [
-            tenant_is("supplier", tenant),
-            reads::key_is(&rows::CALLS, id)?,
+            tenant_is(projection.tenant_column(), tenant),
+            reads::key_is(table, key)?,
         ];
         let page = PageQuery {
             after: None,
             limit: 1,
         };
         let found: Vec<T> =
-            on_pool!(self, pool => reads::select(pool, &rows::CALLS, &filter, &page).await)?;
+            on_pool!(self, pool => reads::select(pool, table, &filter, &page).await)?;
         Ok(found.into_iter().next())
     }
 

@@ -47,6 +47,30 @@ pub enum Projection {
     Tasks,
     Alarms,
     Lines,
+    Shipments,
+}
+
+/// A projection a tenant reads its own rows of: each names its tenant in a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantProjection {
+    /// A supplier's calls (`calls.supplier`).
+    Calls,
+    /// A supplier's shipments (`shipments.supplier`).
+    Shipments,
+}
+
+impl TenantProjection {
+    pub(crate) fn table(self) -> &'static Table {
+        match self {
+            TenantProjection::Calls => &rows::CALLS,
+            TenantProjection::Shipments => &rows::SHIPMENTS,
+        }
+    }
+
+    /// The column that names whose a row is.
+    pub(crate) fn tenant_column(self) -> &'static str {
+        "supplier"
+    }
 }
 
 impl Projection {
@@ -58,6 +82,7 @@ impl Projection {
             Projection::Tasks => &rows::TASKS,
             Projection::Alarms => &rows::ALARMS,
             Projection::Lines => &rows::LINES,
+            Projection::Shipments => &rows::SHIPMENTS,
         }
     }
 }

@@ -282,6 +282,24 @@ pub(crate) static API_TOKENS: Table = Table {
     key: 1,
 };
 
+pub(crate) static SHIPMENTS: Table = Table {
+    name: "shipments",
+    columns: &[
+        ("id", Int),
+        ("supplier", Text),
+        ("number", Text),
+        ("carrier", Text),
+        ("trailer", Text),
+        ("eta", Time),
+        ("racks", J),
+        ("skipped", J),
+        ("status", Text),
+        ("created_at", Time),
+        ("changed_at", Time),
+    ],
+    key: 1,
+};
+
 pub(crate) static EVENTS: Table = Table {
     name: "events",
     columns: &[
@@ -294,7 +312,7 @@ pub(crate) static EVENTS: Table = Table {
     key: 1,
 };
 
-pub(crate) const TABLE_COUNT: usize = 9;
+pub(crate) const TABLE_COUNT: usize = 10;
 
 /// Where `table` stands in [`TABLES`].
 pub(crate) fn table_index(table: &Table) -> usize {
@@ -315,6 +333,7 @@ pub(crate) static TABLES: [&Table; TABLE_COUNT] = [
     &LINES,
     &COVERAGE,
     &API_TOKENS,
+    &SHIPMENTS,
     &EVENTS,
 ];
 
@@ -527,6 +546,22 @@ pub(crate) fn row(change: Change) -> Result<(&'static Table, Vec<Val>), StoreErr
                 text(t.label),
                 time(t.created_at),
                 opt_time(t.revoked_at),
+            ],
+        ),
+        Change::Shipment(s) => (
+            &SHIPMENTS,
+            vec![
+                int("shipment id", s.id)?,
+                text(s.supplier),
+                text(s.number),
+                text(s.carrier),
+                text(s.trailer),
+                time(s.eta),
+                json("shipment racks", &s.racks)?,
+                json("shipment skipped", &s.skipped)?,
+                name("shipment status", &s.status)?,
+                time(s.created_at),
+                time(s.changed_at),
             ],
         ),
         Change::Event(e) => (

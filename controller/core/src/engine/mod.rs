@@ -10,6 +10,7 @@ mod coverage;
 mod racks;
 mod rejections;
 mod sequence;
+mod shipments;
 mod station;
 mod suppliers;
 mod takt;
@@ -58,6 +59,7 @@ enum ChangeKey {
     Line(String),
     Coverage(String),
     Token(String),
+    Shipment(u64),
     Event(u64),
 }
 
@@ -250,6 +252,7 @@ impl Core {
             | ChangeKey::Line(_)
             | ChangeKey::Coverage(_)
             | ChangeKey::Token(_)
+            | ChangeKey::Shipment(_)
             | ChangeKey::Event(_) => None,
         }
     }
@@ -439,6 +442,7 @@ impl Core {
             StreamEvent::RackClosed(r) | StreamEvent::RackMoved(r) => self.supplier_id(&r.family),
             StreamEvent::Coverage(c) => self.supplier_id(&c.family),
             StreamEvent::SupplierTaktStatus(s) => Some(s.supplier.clone()),
+            StreamEvent::Shipment(s) => Some(s.supplier.clone()),
             StreamEvent::LineState(_)
             | StreamEvent::AlarmChanged(_)
             | StreamEvent::TaktStatus(_) => None,

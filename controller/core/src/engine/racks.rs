@@ -114,6 +114,9 @@ impl Core {
                 self.set_call_status(now, cid, call_status);
             }
         }
+        if to == RackStatus::Delivered {
+            self.rack_delivered(now, rack);
+        }
         Outcome::Applied
     }
 

@@ -16,6 +16,7 @@ impl Core {
                 call,
                 stage,
             } => self.acknowledge_call(now, tenant, *call, *stage),
+            SupplierInput::Ship(asn) => self.ship(now, asn),
         }
     }
 

@@ -12,8 +12,14 @@ use takt_core::{AlarmKind, AlarmState, ConfigIndex, Core, PlantConfig, RawRecord
 use takt_core::{PickingInput, SequencingInput};
 
 pub fn config() -> Arc<ConfigIndex> {
+    config_with(|_| {})
+}
+
+/// The fixture, changed by `edit` before it is indexed.
+pub fn config_with(edit: impl FnOnce(&mut PlantConfig)) -> Arc<ConfigIndex> {
     let text = include_str!("../fixtures/small.toml");
-    let cfg: PlantConfig = toml::from_str(text).expect("fixture parses");
+    let mut cfg: PlantConfig = toml::from_str(text).expect("fixture parses");
+    edit(&mut cfg);
     Arc::new(cfg.index().expect("fixture is valid"))
 }
 
@@ -55,8 +61,12 @@ pub struct Plant {
 
 impl Plant {
     pub fn new() -> Self {
+        Self::on(config())
+    }
+
+    pub fn on(config: Arc<ConfigIndex>) -> Self {
         Self {
-            core: Core::new(config()),
+            core: Core::new(config),
             now: t0(),
             actions: Vec::new(),
             changes: Vec::new(),
