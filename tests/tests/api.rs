@@ -248,6 +248,12 @@ async fn every_endpoint_refuses_whoever_it_is_not_for_and_journals_nothing() {
         ),
         (
             Method::POST,
+            "/api/v1/shipments/1/arrived".into(),
+            None,
+            &[Y, S],
+        ),
+        (
+            Method::POST,
             "/api/v1/stations/S1/reset".into(),
             None,
             &[O, S],
@@ -625,10 +631,12 @@ async fn a_revoked_token_stops_at_the_next_request_and_the_document_lists_every_
         "/api/v1/supplier/shipments",
         "/api/v1/supplier/shipments/{id}",
         "/api/v1/shipments",
+        "/api/v1/supplier/shipments/{id}/eta",
+        "/api/v1/shipments/{id}/arrived",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
-    assert_eq!(paths.len(), 27, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 29, "{:?}", paths.keys().collect::<Vec<_>>());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     p.takt.stop().await;
 }

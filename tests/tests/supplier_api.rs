@@ -488,6 +488,54 @@ async fn an_asn_ships_racks_a_wrong_one_names_rack_and_slot_and_ships_nothing() 
             assert_eq!(call["status"], "shipped", "{call}");
         }
     }
+    // A later ETA: another supplier cannot move it; the past is refused by field; in time is
+    // applied. Then the yard reports the trailer in.
+    let eta_path = format!("{one}/eta");
+    let in_time = (chrono::Utc::now() + chrono::TimeDelta::minutes(10)).to_rfc3339();
+    let (status, text) = s
+        .call(
+            Method::POST,
+            &eta_path,
+            Some(&s.dashline),
+            Some(json!({"eta": in_time})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    let (status, text) = s
+        .call(
+            Method::POST,
+            &eta_path,
+            Some(&s.seatco),
+            Some(json!({"eta": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains(r#""field":"eta""#), "{text}");
+    let moved = s
+        .json(
+            Method::POST,
+            &eta_path,
+            &s.seatco,
+            Some(json!({"eta": in_time})),
+        )
+        .await;
+    assert_eq!(moved["outcome"], "applied", "{moved}");
+    let arrived_path = format!("/api/v1/shipments/{id}/arrived");
+    let (status, _) = s
+        .call(Method::POST, &arrived_path, Some(&s.seatco), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a supplier does not report its own arrival"
+    );
+    let yard = &s.plant[2].1;
+    let arrived = s.json(Method::POST, &arrived_path, yard, None).await;
+    assert_eq!(arrived["outcome"], "applied", "{arrived}");
+    let seen = s.json(Method::GET, &one, &s.seatco, None).await;
+    assert_eq!(seen["status"], "arrived", "{seen}");
+    assert!(seen["arrived_at"].is_string());
+
     // The same ASN again (no Idempotency-Key): its number is taken.
     let (status, text) = s
         .call(

@@ -62,6 +62,8 @@ alarm_kinds! {
     DeviceDegraded => "device_degraded", High;
     CallUnacknowledged => "call_unacknowledged", High;
     ShortShipped => "short_shipped", High;
+    ShipmentLate => "shipment_late", Critical;
+    SequenceError => "sequence_error", Critical;
 }
 
 /// ISA-18.2 alarm state.

@@ -25,6 +25,14 @@ pub enum SupplierInput {
     },
     /// `tenant` ships racks: its advance shipping notice.
     Ship(Asn),
+    /// `tenant` expects its shipment at another time.
+    UpdateEta {
+        tenant: String,
+        shipment: u64,
+        eta: DateTime<Utc>,
+    },
+    /// The shipment's trailer reached the plant (reported by the plant: gate or dock).
+    ShipmentArrived { shipment: u64 },
 }
 
 impl SupplierInput {
@@ -32,6 +40,8 @@ impl SupplierInput {
         match self {
             Self::AcknowledgeCall { .. } => "acknowledge_call",
             Self::Ship(_) => "ship",
+            Self::UpdateEta { .. } => "update_eta",
+            Self::ShipmentArrived { .. } => "shipment_arrived",
         }
     }
 }
@@ -88,14 +98,32 @@ pub struct Shipment {
     pub racks: Vec<String>,
     pub skipped: Vec<SkippedCall>,
     pub status: ShipmentStatus,
+    /// Set while its ETA comes after the time the line needs its first part.
+    #[serde(default)]
+    pub at_risk: Option<ShipmentRisk>,
+    #[serde(default)]
+    pub arrived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub changed_at: DateTime<Utc>,
+}
+
+/// The first call a late shipment carries: the line needs it before the trailer arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRisk {
+    pub family: String,
+    pub call: CallId,
+    /// When the call is due at its install station.
+    pub due_at: DateTime<Utc>,
+    /// By how much the ETA misses it, minutes (rounded up).
+    pub late_min: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShipmentStatus {
     InTransit,
+    /// Its trailer is at the plant.
+    Arrived,
     /// Every rack of it reached the line; it has left the live state.
     Delivered,
 }

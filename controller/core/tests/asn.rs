@@ -289,3 +289,104 @@ fn a_right_asn_ships_its_racks_and_the_shipment_ends_when_they_reach_the_line() 
         "the number is free again once the shipment is done"
     );
 }
+
+#[test]
+fn a_late_eta_alerts_both_sides_at_once_and_clears_when_it_improves() {
+    let mut p = loaded();
+    let subject = "bumpco/ASN-0001";
+    // Due 20 takts after broadcast; expected in 40 min: late before it leaves.
+    let first = asn(&p, &[R1]);
+    assert_eq!(ship(&mut p, first), Outcome::Applied);
+    let late = p
+        .core
+        .alarm(AlarmKind::ShipmentLate, subject)
+        .expect("raised");
+    assert!(late.is_active(), "{late:?}");
+    let risk = last_shipment(&p)
+        .at_risk
+        .expect("the supplier hears it too");
+    assert_eq!(risk.family, "bumper");
+    assert!(risk.late_min >= 19, "{risk:?}");
+    let id = last_shipment(&p).id;
+    let now = p.now;
+    let eta = |tenant: &str, minutes| {
+        Input::Suppliers(SupplierInput::UpdateEta {
+            tenant: tenant.into(),
+            shipment: id,
+            eta: now + TimeDelta::minutes(minutes),
+        })
+    };
+    // Nobody else moves it; an ETA in the past is refused by field.
+    let other = eta("trimco", 5);
+    assert!(p.input(other).is_rejected());
+    let past = eta("bumpco", -5);
+    assert_eq!(p.input(past).field(), Some("eta"));
+    let sooner = eta("bumpco", 5);
+    assert_eq!(p.input(sooner), Outcome::Applied);
+    assert_eq!(last_shipment(&p).at_risk, None);
+    assert!(
+        !p.core
+            .alarm(AlarmKind::ShipmentLate, subject)
+            .unwrap()
+            .is_active()
+    );
+    // Arrived: no more ETAs.
+    let arrived = p.input(Input::Suppliers(SupplierInput::ShipmentArrived {
+        shipment: id,
+    }));
+    assert_eq!(arrived, Outcome::Applied);
+    let s = last_shipment(&p);
+    assert_eq!(
+        (s.status, s.arrived_at),
+        (ShipmentStatus::Arrived, Some(p.now))
+    );
+    let again = eta("bumpco", 10);
+    assert!(p.input(again).is_rejected());
+}
+
+#[test]
+fn a_rack_delivered_before_an_earlier_one_is_a_sequence_error() {
+    let mut p = loaded();
+    let first = asn(&p, &[R1]);
+    assert_eq!(ship(&mut p, first), Outcome::Applied);
+    let out = p.input(Input::Picking(PickingInput::RackMoved {
+        rack: R2.into(),
+        to: RackStatus::Delivered,
+    }));
+    assert_eq!(
+        out,
+        Outcome::Applied,
+        "delivered all the same: the parts are at the line"
+    );
+    let alarm = p
+        .core
+        .alarm(AlarmKind::SequenceError, "bumper")
+        .expect("raised");
+    assert!(
+        alarm.message.contains(R2) && alarm.message.contains(R1),
+        "{}",
+        alarm.message
+    );
+    // In order, no error.
+    let mut p = loaded();
+    let first = asn(&p, &[R1]);
+    assert_eq!(ship(&mut p, first), Outcome::Applied);
+    for rack in [R1, R2] {
+        p.input(Input::Picking(PickingInput::RackMoved {
+            rack: rack.into(),
+            to: RackStatus::Delivered,
+        }));
+    }
+    assert!(p.core.alarm(AlarmKind::SequenceError, "bumper").is_none());
+}
+
+fn last_shipment(p: &Plant) -> takt_core::suppliers::Shipment {
+    p.changes
+        .iter()
+        .rev()
+        .find_map(|c| match c {
+            Change::Shipment(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a shipment row")
+}

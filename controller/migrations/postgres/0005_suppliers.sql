@@ -17,6 +17,8 @@ CREATE TABLE shipments (
     racks JSONB NOT NULL,
     skipped JSONB NOT NULL,
     status TEXT NOT NULL,
+    at_risk JSONB,
+    arrived_at TIMESTAMPTZ,
     created_at TIMESTAMPTZ NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL
 );

@@ -17,6 +17,8 @@ CREATE TABLE shipments (
     racks TEXT NOT NULL,
     skipped TEXT NOT NULL,
     status TEXT NOT NULL,
+    at_risk TEXT,
+    arrived_at TEXT,
     created_at TEXT NOT NULL,
     changed_at TEXT NOT NULL
 ) STRICT;

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, Uri};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use takt_core::Input;
+use takt_core::identity::Role;
 use takt_core::model::CallId;
 use takt_core::suppliers::{AckStage, Asn, AsnRack, AsnSlot, SkippedCall, SupplierInput};
 use utoipa::ToSchema;
@@ -25,7 +26,7 @@ use super::commands::{Committed, submit};
 use super::lists::{PageParams, paged};
 use super::problem::{ApiError, CommandProblems, ItemReadProblems, ReadProblems};
 use super::views::{CallView, Page, ShipmentView};
-use crate::store::TenantProjection;
+use crate::store::{Projection, TenantProjection};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
     OpenApiRouter::new()
@@ -34,6 +35,15 @@ pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(acknowledge_call))
         .routes(routes!(own_shipments, send_asn))
         .routes(routes!(own_shipment))
+        .routes(routes!(update_eta))
+        .routes(routes!(shipment_arrived))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EtaBody {
+    /// The new expected arrival (ISO 8601, not in the past).
+    pub eta: DateTime<Utc>,
 }
 
 /// An advance shipping notice: closed racks of the caller's, slot by slot, on one trailer.
@@ -277,4 +287,79 @@ async fn own_shipment(
         Ok(None) | Err(crate::store::StoreError::BadCursor { .. }) => Err(not_found()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `id` as a shipment id, or 404 as for any id the caller has no shipment under.
+fn shipment_id(id: &str) -> Result<u64, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound {
+        what: "shipment",
+        id: id.to_owned(),
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/supplier/shipments/{id}/eta", tag = "supplier",
+    summary = "A new ETA for one of the caller's shipments in transit",
+    description = "An ETA after the time the line needs the shipment's first part raises \
+        `shipment_late` for the plant and sets `at_risk` on the shipment the supplier reads, \
+        in the same commit; an ETA in time clears both.",
+    params(("id" = i64, Path, description = "The shipment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key answers the same")),
+    request_body = EtaBody,
+    responses((status = 200, body = Committed), CommandProblems),
+    security(("bearer" = [])))]
+async fn update_eta(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<EtaBody>,
+) -> Result<Json<Committed>, ApiError> {
+    let tenant = caller.tenant("updating a supplier's ETA")?;
+    let shipment = shipment_id(&id)?;
+    if state
+        .store
+        .tenant_row::<ShipmentView>(TenantProjection::Shipments, tenant, &id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound {
+            what: "shipment",
+            id,
+        });
+    }
+    let input = Input::Suppliers(SupplierInput::UpdateEta {
+        tenant: tenant.to_owned(),
+        shipment,
+        eta: body.eta,
+    });
+    submit(&state, &caller, &headers, input, None).await
+}
+
+#[utoipa::path(post, path = "/api/v1/shipments/{id}/arrived", tag = "supplier",
+    summary = "A shipment's trailer reached the plant (yard)",
+    params(("id" = i64, Path, description = "The shipment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
+    responses((status = 200, body = Committed), CommandProblems),
+    security(("bearer" = [])))]
+async fn shipment_arrived(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Committed>, ApiError> {
+    caller.require(Role::Yard, "reporting a shipment arrived")?;
+    let shipment = shipment_id(&id)?;
+    if state
+        .store
+        .plant_row::<ShipmentView>(Projection::Shipments, &id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound {
+            what: "shipment",
+            id,
+        });
+    }
+    let input = Input::Suppliers(SupplierInput::ShipmentArrived { shipment });
+    submit(&state, &caller, &headers, input, None).await
 }

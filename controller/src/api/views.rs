@@ -77,7 +77,13 @@ pub struct ShipmentView {
     /// Calls shipped without their part, each with the supplier's reason.
     #[schema(value_type = Vec<Object>)]
     pub skipped: Json,
+    /// `in_transit`, `arrived`, `delivered`.
     pub status: String,
+    /// While its ETA misses the time the line needs its first part: that call (`call`,
+    /// `family`, `due_at`) and by how many minutes (`late_min`).
+    #[schema(value_type = Option<Object>)]
+    pub at_risk: Json,
+    pub arrived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub changed_at: DateTime<Utc>,
 }

@@ -294,6 +294,8 @@ pub(crate) static SHIPMENTS: Table = Table {
         ("racks", J),
         ("skipped", J),
         ("status", Text),
+        ("at_risk", J),
+        ("arrived_at", Time),
         ("created_at", Time),
         ("changed_at", Time),
     ],
@@ -402,6 +404,11 @@ fn json(what: &'static str, v: &impl Serialize) -> Result<Val, StoreError> {
     }
     let tree = scrub_json(serde_json::to_value(v).map_err(failed)?);
     Ok(Val::JsonText(Some(tree.to_string())))
+}
+
+/// A nullable JSON column: SQL NULL for `None` (not JSON `null`).
+fn opt_json(what: &'static str, v: Option<&impl Serialize>) -> Result<Val, StoreError> {
+    v.map_or(Ok(Val::JsonText(None)), |v| json(what, v))
 }
 
 /// The serde name of a unit enum value (`"active_unacknowledged"`), as stored in text columns.
@@ -560,6 +567,8 @@ pub(crate) fn row(change: Change) -> Result<(&'static Table, Vec<Val>), StoreErr
                 json("shipment racks", &s.racks)?,
                 json("shipment skipped", &s.skipped)?,
                 name("shipment status", &s.status)?,
+                opt_json("shipment risk", s.at_risk.as_ref())?,
+                opt_time(s.arrived_at),
                 time(s.created_at),
                 time(s.changed_at),
             ],

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Core;
+use crate::alarm::AlarmKind;
 use crate::io::{Outcome, StreamEvent};
 use crate::model::{CallId, CallStatus, Rack, RackStatus};
 
@@ -115,9 +116,39 @@ impl Core {
             }
         }
         if to == RackStatus::Delivered {
+            self.out_of_sequence(now, rack);
             self.rack_delivered(now, rack);
         }
         Outcome::Applied
+    }
+
+    /// A rack delivered while an earlier one of its family is still on its way: the line gets
+    /// its parts out of order, a sequence error.
+    fn out_of_sequence(&mut self, now: DateTime<Utc>, rack: &str) {
+        let Some(r) = self.state.picking.racks.get(rack) else {
+            return;
+        };
+        let earlier = self
+            .state
+            .picking
+            .racks
+            .values()
+            .filter(|e| {
+                e.family == r.family
+                    && e.number < r.number
+                    && matches!(e.status, RackStatus::Closed | RackStatus::Shipped)
+            })
+            .map(|e| e.id.clone())
+            .next();
+        if let Some(earlier) = earlier {
+            let family = r.family.clone();
+            self.alarm_event(
+                now,
+                AlarmKind::SequenceError,
+                &family,
+                format!("rack {rack} reached the line before rack {earlier}"),
+            );
+        }
     }
 
     /// A rack no longer open whose calls have all left the live state leaves it too.

@@ -12,7 +12,7 @@ use super::{ChangeKey, Core};
 use crate::alarm::AlarmKind;
 use crate::io::{Change, Outcome, StreamEvent};
 use crate::model::{CallId, CallStatus, RackStatus};
-use crate::suppliers::{Asn, Shipment, ShipmentStatus};
+use crate::suppliers::{Asn, Shipment, ShipmentRisk, ShipmentStatus};
 
 /// What an ASN that passed its checks ships: `(rack, [call per listed slot])`.
 struct Checked {
@@ -36,6 +36,8 @@ impl Core {
             racks: checked.racks.iter().map(|(r, _)| r.clone()).collect(),
             skipped: asn.skipped.clone(),
             status: ShipmentStatus::InTransit,
+            at_risk: None,
+            arrived_at: None,
             created_at: now,
             changed_at: now,
         };
@@ -71,8 +73,85 @@ impl Core {
                 ),
             );
         }
-        self.shipment_changed(shipment);
+        self.shipment_changed(now, shipment);
         Outcome::Applied
+    }
+
+    /// The supplier expects its shipment in transit at `eta` instead.
+    pub(super) fn update_eta(
+        &mut self,
+        now: DateTime<Utc>,
+        tenant: &str,
+        id: u64,
+        eta: DateTime<Utc>,
+    ) -> Outcome {
+        let Some(shipment) = self
+            .state
+            .suppliers
+            .shipments
+            .get(&id)
+            .filter(|s| s.supplier == tenant)
+        else {
+            return Outcome::Rejected(format!(
+                "supplier `{tenant}` has no shipment {id} in transit"
+            ));
+        };
+        if shipment.status != ShipmentStatus::InTransit {
+            return Outcome::Rejected(format!("shipment {id} has arrived already"));
+        }
+        if eta < now {
+            return Outcome::invalid("eta", "the ETA is in the past");
+        }
+        if shipment.eta == eta {
+            return Outcome::Ignored(format!("shipment {id} is expected at {eta} already"));
+        }
+        let mut shipment = shipment.clone();
+        shipment.eta = eta;
+        shipment.changed_at = now;
+        self.shipment_changed(now, shipment);
+        Outcome::Applied
+    }
+
+    /// The plant reports the shipment's trailer at the plant.
+    pub(super) fn shipment_arrived(&mut self, now: DateTime<Utc>, id: u64) -> Outcome {
+        let Some(shipment) = self.state.suppliers.shipments.get(&id) else {
+            return Outcome::Rejected(format!("no shipment {id} in transit"));
+        };
+        if shipment.status != ShipmentStatus::InTransit {
+            return Outcome::Ignored(format!("shipment {id} has arrived already"));
+        }
+        let mut shipment = shipment.clone();
+        shipment.status = ShipmentStatus::Arrived;
+        shipment.arrived_at = Some(now);
+        shipment.changed_at = now;
+        self.shipment_changed(now, shipment);
+        Outcome::Applied
+    }
+
+    /// The first call on the shipment that the line needs before the trailer is expected, if
+    /// one is: only a shipment still in transit can be late.
+    fn risk_of(&self, shipment: &Shipment) -> Option<ShipmentRisk> {
+        if shipment.status != ShipmentStatus::InTransit {
+            return None;
+        }
+        let first = shipment
+            .racks
+            .iter()
+            .filter_map(|r| self.state.picking.racks.get(r))
+            .flat_map(|r| r.slots.iter().flatten())
+            .filter_map(|c| self.state.sequencing.calls.get(c))
+            .filter(|c| c.status == CallStatus::Shipped)
+            .min_by_key(|c| (c.due_at, c.id))?;
+        if shipment.eta <= first.due_at {
+            return None;
+        }
+        let late = shipment.eta - first.due_at;
+        Some(ShipmentRisk {
+            family: first.family.clone(),
+            call: first.id,
+            due_at: first.due_at,
+            late_min: (late.num_seconds() + 59) / 60,
+        })
     }
 
     /// Every check of an ASN, in the order of its fields; the first failure refuses it.
@@ -308,14 +387,34 @@ impl Core {
             if let Some(mut shipment) = self.state.suppliers.shipments.remove(&id) {
                 shipment.status = ShipmentStatus::Delivered;
                 shipment.changed_at = now;
+                shipment.at_risk = None;
+                let subject = format!("{}/{}", shipment.supplier, shipment.number);
+                self.alarm_condition(now, AlarmKind::ShipmentLate, &subject, false, String::new());
                 self.stream(StreamEvent::Shipment(shipment.clone()));
                 self.record(ChangeKey::Shipment(id), Some(Change::Shipment(shipment)));
             }
         }
     }
 
-    /// Keep `shipment` in the live state, as a projection row, and on the stream.
-    fn shipment_changed(&mut self, shipment: Shipment) {
+    /// Keep `shipment` in the live state, as a projection row, and on the stream, with its risk
+    /// measured again: a late one raises `shipment_late` for the plant, and the supplier hears
+    /// the risk on its shipment event in the same commit.
+    fn shipment_changed(&mut self, now: DateTime<Utc>, mut shipment: Shipment) {
+        shipment.at_risk = self.risk_of(&shipment);
+        let subject = format!("{}/{}", shipment.supplier, shipment.number);
+        let message = shipment.at_risk.as_ref().map_or_else(String::new, |r| {
+            format!(
+                "shipment {} on trailer {} is expected {} min after call {} ({}) is due",
+                shipment.id, shipment.trailer, r.late_min, r.call, r.family
+            )
+        });
+        self.alarm_condition(
+            now,
+            AlarmKind::ShipmentLate,
+            &subject,
+            shipment.at_risk.is_some(),
+            message,
+        );
         let id = shipment.id;
         self.stream(StreamEvent::Shipment(shipment.clone()));
         self.record(

@@ -17,6 +17,12 @@ impl Core {
                 stage,
             } => self.acknowledge_call(now, tenant, *call, *stage),
             SupplierInput::Ship(asn) => self.ship(now, asn),
+            SupplierInput::UpdateEta {
+                tenant,
+                shipment,
+                eta,
+            } => self.update_eta(now, tenant, *shipment, *eta),
+            SupplierInput::ShipmentArrived { shipment } => self.shipment_arrived(now, *shipment),
         }
     }
 
