@@ -3,6 +3,7 @@ pub mod api;
 pub mod app;
 pub mod bridge;
 pub mod config;
+pub mod deljit;
 pub mod http;
 pub mod progress;
 pub mod retention;

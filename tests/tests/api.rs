@@ -633,10 +633,11 @@ async fn a_revoked_token_stops_at_the_next_request_and_the_document_lists_every_
         "/api/v1/shipments",
         "/api/v1/supplier/shipments/{id}/eta",
         "/api/v1/shipments/{id}/arrived",
+        "/api/v1/supplier/deljit",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
-    assert_eq!(paths.len(), 29, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 30, "{:?}", paths.keys().collect::<Vec<_>>());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     p.takt.stop().await;
 }

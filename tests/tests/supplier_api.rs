@@ -549,3 +549,115 @@ async fn an_asn_ships_racks_a_wrong_one_names_rack_and_slot_and_ships_nothing() 
     assert!(text.contains(r#""field":"number""#), "{text}");
     s.takt.stop().await;
 }
+
+/// What pydifact (an EDIFACT parser nobody here wrote) reads in `interchange`.
+fn parsed_by_pydifact(interchange: &[u8]) -> Value {
+    let python = takt_tests::venv_python();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), interchange).unwrap();
+    let script = takt_tests::repo_root().join("tests/interop/deljit_parse.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pydifact refused it: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(interchange)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn deljit(s: &Supplied, token: &str, after: i64) -> (StatusCode, i64, Vec<u8>) {
+    let response = s
+        .http
+        .get(format!("{}/api/v1/supplier/deljit?after={after}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let last = response
+        .headers()
+        .get("takt-last-event-id")
+        .map(|v| v.to_str().unwrap().parse().unwrap())
+        .unwrap_or(-1);
+    if status == StatusCode::OK {
+        assert_eq!(response.headers()["content-type"], "application/EDIFACT");
+    }
+    (status, last, response.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn deljit_read_by_an_independent_parser_matches_the_calls_segment_by_segment() {
+    let s = Supplied::start(8).await;
+    let calls = s.own_calls(&s.seatco).await;
+    assert!(
+        calls.len() >= 8,
+        "one seat call per vehicle: {}",
+        calls.len()
+    );
+    let (status, last, body) = deljit(&s, &s.seatco, 0).await;
+    assert_eq!(status, StatusCode::OK);
+    let parsed = parsed_by_pydifact(&body);
+    let messages = parsed["messages"].as_array().unwrap();
+    // One message per call created (no call changed yet), in call order.
+    assert_eq!(messages.len(), calls.len(), "{parsed}");
+    assert_eq!(parsed["recipient"][0], "seatco", "{parsed}");
+    for (message, call) in messages.iter().zip(&calls) {
+        assert_eq!(message["type"], "DELJIT");
+        let seg = |tag: &str| -> Vec<&Value> {
+            message["segments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s[0] == tag)
+                .map(|s| &s[1])
+                .collect()
+        };
+        let bgm = seg("BGM");
+        assert_eq!(
+            (&bgm[0][0], &bgm[0][2]),
+            (&json!("242"), &json!("9")),
+            "{message}"
+        );
+        let sequence = seg("SEQ");
+        assert_eq!(
+            sequence[0][1],
+            json!([call["seq"].to_string(), "1"]),
+            "seats come from broadcast 1: {message}"
+        );
+        assert_eq!(seg("GIR")[0][1], json!([call["vin"], "VV"]));
+        assert_eq!(seg("LIN")[0][2], json!([call["part"], "IN"]));
+        assert_eq!(seg("PIA")[0][1], json!(["seats", "ZZZ"]));
+        assert_eq!(seg("QTY")[0][0], json!(["113", "1"]));
+    }
+    // The envelope counts what it holds: UNZ the messages, each UNT its message's segments
+    // (as pydifact's tokenizer counts them in the bytes written).
+    assert_eq!(parsed["unz"][0], messages.len().to_string(), "{parsed}");
+    assert_eq!(parsed["unz"][1], parsed["control_reference"]);
+    assert_eq!(parsed["unh"], messages.len());
+    for unt in parsed["unt"].as_array().unwrap() {
+        assert_eq!(unt["declared"][0], unt["counted"].to_string(), "{unt}");
+    }
+    // Resumed from its cursor: nothing new, 204 and the same cursor.
+    let (status, again, body) = deljit(&s, &s.seatco, last).await;
+    assert_eq!(
+        (status, again, body.len()),
+        (StatusCode::NO_CONTENT, last, 0)
+    );
+    // Another supplier's DELJIT holds its own calls only.
+    let (status, _, theirs) = deljit(&s, &s.dashline, 0).await;
+    assert_eq!(status, StatusCode::OK);
+    let theirs = String::from_utf8(theirs).unwrap();
+    assert!(
+        theirs.contains("cockpit") && !theirs.contains("seats"),
+        "{theirs}"
+    );
+    // Plant tokens read the plant's lists, not a supplier's messages.
+    let (status, _, _) = deljit(&s, &s.plant[1].1, 0).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    s.takt.stop().await;
+}

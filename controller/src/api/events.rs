@@ -164,7 +164,7 @@ fn cursor(headers: &HeaderMap, uri: &Uri) -> Result<Option<i64>, ApiError> {
 }
 
 /// Refuses a cursor whose next events the outbox no longer keeps.
-async fn still_kept(store: &Store, after: i64) -> Result<(), ApiError> {
+pub(super) async fn still_kept(store: &Store, after: i64) -> Result<(), ApiError> {
     match store.oldest_event_id().await? {
         Some(oldest) if after < oldest - 1 => Err(ApiError::CursorGone { after, oldest }),
         _ => Ok(()),

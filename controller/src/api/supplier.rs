@@ -7,15 +7,17 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::Query;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, HeaderName, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use takt_core::Input;
 use takt_core::identity::Role;
 use takt_core::model::CallId;
 use takt_core::suppliers::{AckStage, Asn, AsnRack, AsnSlot, SkippedCall, SupplierInput};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,10 +25,12 @@ use super::ApiState;
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::commands::{Committed, submit};
+use super::events::EventView;
 use super::lists::{PageParams, paged};
 use super::problem::{ApiError, CommandProblems, ItemReadProblems, ReadProblems};
 use super::views::{CallView, Page, ShipmentView};
-use crate::store::{Projection, TenantProjection};
+use crate::deljit::{CallEvent, interchange};
+use crate::store::{EventReader, Projection, TenantProjection};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
     OpenApiRouter::new()
@@ -37,7 +41,24 @@ pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(own_shipment))
         .routes(routes!(update_eta))
         .routes(routes!(shipment_arrived))
+        .routes(routes!(deljit))
 }
+
+/// Where a DELJIT read starts and how many events it reads.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeljitParams {
+    /// The `Takt-Last-Event-Id` of the read before; `0` (the default) for everything kept.
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// Events to read, 1 to 1000 (default 500); only the call events among them are messages.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// The header that tells a DELJIT reader where to resume.
+pub const LAST_EVENT_HEADER: &str = "takt-last-event-id";
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -362,4 +383,80 @@ async fn shipment_arrived(
     }
     let input = Input::Suppliers(SupplierInput::ShipmentArrived { shipment });
     submit(&state, &caller, &headers, input, None).await
+}
+
+#[utoipa::path(get, path = "/api/v1/supplier/deljit", tag = "supplier",
+    summary = "The caller's calls as EDIFACT DELJIT (D.96A), by cursor",
+    description = "One interchange (UNB…UNZ) with one DELJIT message per call event after \
+        `after`: function 9 for a call created, 5 changed, 1 cancelled; SEQ with the sequence \
+        number and 1159 = the broadcast (1 or 2) it came from, GIR with the VIN (VV), LIN with \
+        the part (IN). Resume with `after` = the `Takt-Last-Event-Id` answered; 204 when there \
+        is nothing after the cursor.",
+    params(DeljitParams),
+    responses(
+        (status = 200, description = "A DELJIT interchange", content_type = "application/EDIFACT",
+            body = String,
+            headers(("Takt-Last-Event-Id" = i64, description = "The last event read: the next `after`"))),
+        (status = 204, description = "Nothing after the cursor",
+            headers(("Takt-Last-Event-Id" = i64, description = "The cursor, unchanged"))),
+        ItemReadProblems),
+    security(("bearer" = [])))]
+async fn deljit(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let tenant = caller.tenant("reading a supplier's DELJIT")?;
+    let params = Query::<DeljitParams>::try_from_uri(&uri).map_err(|e| ApiError::Invalid {
+        field: "query".to_owned(),
+        detail: e.body_text(),
+    })?;
+    let after = params.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::Invalid {
+            field: "after".to_owned(),
+            detail: "an event id (a number, 0 or more)".to_owned(),
+        });
+    }
+    let limit = params.limit.unwrap_or(500);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::Invalid {
+            field: "limit".to_owned(),
+            detail: "1 to 1000".to_owned(),
+        });
+    }
+    super::events::still_kept(&state.store, after).await?;
+    let read: Vec<EventView> = state
+        .store
+        .events_after(&EventReader::Tenant(tenant.to_owned()), after, limit)
+        .await?;
+    let Some(last) = read.last().map(|e| e.id) else {
+        return Ok((
+            StatusCode::NO_CONTENT,
+            [(LAST_EVENT_HEADER, after.to_string())],
+        )
+            .into_response());
+    };
+    let events: Vec<CallEvent> = read
+        .into_iter()
+        .filter_map(|e| {
+            let event = serde_json::from_value(e.payload).ok()?;
+            Some(CallEvent {
+                id: e.id,
+                at: e.at,
+                event,
+            })
+        })
+        .collect();
+    let reference = format!("T{last}");
+    let made = interchange(&state.plant, tenant, &reference, Utc::now(), &events)
+        .map_err(|e| ApiError::Internal(format!("writing the DELJIT interchange: {e}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/EDIFACT".to_owned()),
+            (HeaderName::from_static(LAST_EVENT_HEADER), last.to_string()),
+        ],
+        made.bytes,
+    )
+        .into_response())
 }
