@@ -661,3 +661,217 @@ async fn deljit_read_by_an_independent_parser_matches_the_calls_segment_by_segme
     assert_eq!(status, StatusCode::FORBIDDEN);
     s.takt.stop().await;
 }
+
+/// Seatco's data no one else may see a byte of: its family, its ASN and trailer, its parts.
+const SEATCO_MARKERS: &[&str] = &["seats", "SC-9001", "L-SC 207", "ST-"];
+
+fn leaks(text: &str) -> Option<&'static str> {
+    SEATCO_MARKERS.iter().copied().find(|m| text.contains(m))
+}
+
+#[tokio::test]
+async fn every_supplier_endpoint_and_stream_keeps_each_tenants_data_its_own() {
+    let s = Supplied::start(13).await;
+    let racks = asn_racks(&s, "seats", 1).await;
+    let eta = (chrono::Utc::now() + chrono::TimeDelta::minutes(30)).to_rfc3339();
+    let asn = json!({"number": "SC-9001", "carrier": "rhein-jis", "trailer": "L-SC 207",
+                     "eta": eta, "racks": racks});
+    let shipped = s
+        .json(
+            Method::POST,
+            "/api/v1/supplier/shipments",
+            &s.seatco,
+            Some(asn.clone()),
+        )
+        .await;
+    assert_eq!(shipped["outcome"], "applied");
+    let shipment = s
+        .json(Method::GET, "/api/v1/supplier/shipments", &s.seatco, None)
+        .await["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let call = s.own_calls(&s.seatco).await[0]["id"].as_i64().unwrap();
+    // A revoked token of seatco's own.
+    let admin = &s.plant[0].1;
+    let (status, made) = s
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(admin),
+            Some(json!({"label": "old SeatCo tablet", "tenant": "seatco"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let made: Value = serde_json::from_str(&made).unwrap();
+    let revoked = made["token"].as_str().unwrap().to_owned();
+    let revoke = format!("/api/v1/tokens/{}/revoke", made["id"].as_str().unwrap());
+    s.json(Method::POST, &revoke, admin, None).await;
+    let forged = format!("takt_{}_{}", &s.seatco[5..13], "0".repeat(64));
+
+    // What another tenant gets: 404 for one of seatco's things, its own (empty of seatco's) list.
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Other {
+        NotFound,
+        OwnList,
+    }
+    let later = json!({"eta": (chrono::Utc::now() + chrono::TimeDelta::minutes(50)).to_rfc3339()});
+    let endpoints: Vec<(Method, String, Option<Value>, Other)> = vec![
+        (
+            Method::GET,
+            "/api/v1/supplier/calls".into(),
+            None,
+            Other::OwnList,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/supplier/calls/{call}"),
+            None,
+            Other::NotFound,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/supplier/calls/{call}/acknowledge"),
+            Some(json!({"stage": "built"})),
+            Other::NotFound,
+        ),
+        (
+            Method::GET,
+            "/api/v1/supplier/shipments".into(),
+            None,
+            Other::OwnList,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/supplier/shipments/{shipment}"),
+            None,
+            Other::NotFound,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/supplier/shipments/{shipment}/eta"),
+            Some(later),
+            Other::NotFound,
+        ),
+        (
+            Method::GET,
+            "/api/v1/supplier/deljit?after=0".into(),
+            None,
+            Other::OwnList,
+        ),
+    ];
+    let mut callers: Vec<(&str, Option<&str>, Option<StatusCode>)> = vec![
+        ("no token", None, Some(StatusCode::UNAUTHORIZED)),
+        (
+            "a malformed token",
+            Some("takt_x"),
+            Some(StatusCode::UNAUTHORIZED),
+        ),
+        (
+            "a forged token",
+            Some(&forged),
+            Some(StatusCode::UNAUTHORIZED),
+        ),
+        (
+            "seatco's revoked token",
+            Some(&revoked),
+            Some(StatusCode::UNAUTHORIZED),
+        ),
+        ("dashline", Some(&s.dashline), None),
+        ("polyform", Some(&s.polyform), None),
+    ];
+    for (role, token) in &s.plant {
+        callers.push((role, Some(token.as_str()), Some(StatusCode::FORBIDDEN)));
+    }
+    let before = s.last_id().await;
+    let mut checked = 0;
+    for (method, path, body, other) in &endpoints {
+        for (who, token, fixed) in &callers {
+            let (status, text) = s.call(method.clone(), path, *token, body.clone()).await;
+            let expected = match (fixed, other) {
+                (Some(code), _) => vec![*code],
+                (None, Other::NotFound) => vec![StatusCode::NOT_FOUND],
+                (None, Other::OwnList) => vec![StatusCode::OK, StatusCode::NO_CONTENT],
+            };
+            assert!(
+                expected.contains(&status),
+                "{method} {path} by {who}: {status} {text}"
+            );
+            if let Some(marker) = leaks(&text) {
+                panic!("{method} {path} by {who} leaked `{marker}`: {text}");
+            }
+            if !status.is_success() {
+                let problem: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(problem["status"], status.as_u16(), "{text}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, endpoints.len() * callers.len());
+    assert_eq!(
+        s.last_id().await,
+        before,
+        "a refused request journaled something"
+    );
+
+    // Another tenant sending an ASN for seatco's rack learns no more than for a rack nobody
+    // has (the refusal is journaled: a refused ASN is the supplier's own record).
+    let mut theirs = asn.clone();
+    theirs["number"] = json!("DL-1");
+    let (_, for_seatcos) = s
+        .call(
+            Method::POST,
+            "/api/v1/supplier/shipments",
+            Some(&s.dashline),
+            Some(theirs.clone()),
+        )
+        .await;
+    theirs["number"] = json!("DL-2");
+    theirs["racks"][0]["rack"] = json!("seats-999999");
+    let (_, for_none) = s
+        .call(
+            Method::POST,
+            "/api/v1/supplier/shipments",
+            Some(&s.dashline),
+            Some(theirs),
+        )
+        .await;
+    let detail = |t: &str| {
+        let v: Value = serde_json::from_str(t).unwrap();
+        (v["status"].clone(), v["field"].clone())
+    };
+    assert_eq!(detail(&for_seatcos), detail(&for_none));
+
+    // The streams: the other tenants' backlogs hold none of seatco's events.
+    for (who, token, tenant) in [
+        ("dashline", &s.dashline, "dashline"),
+        ("polyform", &s.polyform, "polyform"),
+    ] {
+        let own = s
+            .store
+            .events_after::<takt::api::events::EventView>(
+                &EventReader::Tenant(tenant.into()),
+                0,
+                10_000,
+            )
+            .await
+            .unwrap();
+        let mut response = s
+            .http
+            .get(format!("{}/api/v1/events?after=0", s.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let mut text = String::new();
+        while text.lines().filter(|l| l.starts_with("id:")).count() < own.len() {
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(20), response.chunk())
+                .await
+                .expect("the backlog within 20 s")
+                .unwrap()
+                .expect("open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(leaks(&text).is_none(), "{who}'s stream: {text}");
+    }
+    s.takt.stop().await;
+}
