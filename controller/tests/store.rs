@@ -326,6 +326,7 @@ mod bodies {
                 "calls",
                 "coverage",
                 "events",
+                "forecast_demand",
                 "lines",
                 "racks",
                 "shipments",

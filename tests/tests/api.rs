@@ -248,6 +248,12 @@ async fn every_endpoint_refuses_whoever_it_is_not_for_and_journals_nothing() {
         ),
         (
             Method::POST,
+            "/api/v1/forecast".into(),
+            Some(json!({"line": "A1", "vehicles": []})),
+            &[S],
+        ),
+        (
+            Method::POST,
             "/api/v1/shipments/1/arrived".into(),
             None,
             &[Y, S],
@@ -634,10 +640,12 @@ async fn a_revoked_token_stops_at_the_next_request_and_the_document_lists_every_
         "/api/v1/supplier/shipments/{id}/eta",
         "/api/v1/shipments/{id}/arrived",
         "/api/v1/supplier/deljit",
+        "/api/v1/forecast",
+        "/api/v1/supplier/forecast",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
-    assert_eq!(paths.len(), 30, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 32, "{:?}", paths.keys().collect::<Vec<_>>());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     p.takt.stop().await;
 }

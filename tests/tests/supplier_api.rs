@@ -758,6 +758,12 @@ async fn every_supplier_endpoint_and_stream_keeps_each_tenants_data_its_own() {
             None,
             Other::OwnList,
         ),
+        (
+            Method::GET,
+            "/api/v1/supplier/forecast?from=2026-01-01T00:00:00Z&to=2026-01-10T00:00:00Z".into(),
+            None,
+            Other::OwnList,
+        ),
     ];
     let mut callers: Vec<(&str, Option<&str>, Option<StatusCode>)> = vec![
         ("no token", None, Some(StatusCode::UNAUTHORIZED)),
@@ -873,5 +879,112 @@ async fn every_supplier_endpoint_and_stream_keeps_each_tenants_data_its_own() {
         }
         assert!(leaks(&text).is_none(), "{who}'s stream: {text}");
     }
+    s.takt.stop().await;
+}
+
+#[tokio::test]
+async fn a_plan_is_shared_as_demand_and_compared_with_what_the_broadcast_brought() {
+    let s = Supplied::start(12).await;
+    // The plan the MES would have sent for exactly these vehicles: same times, models, options.
+    let vehicles = s
+        .json(
+            Method::GET,
+            "/api/v1/vehicles?limit=1000",
+            &s.plant[1].1,
+            None,
+        )
+        .await;
+    let planned: Vec<Value> = vehicles["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["point"] == "B1")
+        .map(|v| json!({"planned_at": v["broadcast_at"], "model": v["model"], "options": v["options"]}))
+        .collect();
+    assert_eq!(planned.len(), 12);
+    let supervisor = &s.plant[3].1;
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/api/v1/forecast",
+            Some(&s.plant[1].1),
+            Some(json!({"line": "A1", "vehicles": planned})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an operator does not post plans"
+    );
+    let mut bad = planned.clone();
+    bad[3]["model"] = json!("XX9");
+    let (status, text) = s
+        .call(
+            Method::POST,
+            "/api/v1/forecast",
+            Some(supervisor),
+            Some(json!({"line": "A1", "vehicles": bad})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains(r#""field":"vehicles[3].model""#), "{text}");
+    let posted = s
+        .json(
+            Method::POST,
+            "/api/v1/forecast",
+            supervisor,
+            Some(json!({"line": "A1", "vehicles": planned})),
+        )
+        .await;
+    assert_eq!(posted["outcome"], "applied", "{posted}");
+    let window = {
+        let from = chrono::Utc::now() - chrono::TimeDelta::hours(2);
+        let to = from + chrono::TimeDelta::hours(6);
+        format!(
+            "/api/v1/supplier/forecast?from={}&to={}",
+            from.format("%Y-%m-%dT%H:%M:%SZ"),
+            to.format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    };
+    let seats = s.json(Method::GET, &window, &s.seatco, None).await;
+    let demand = seats["demand"].as_array().unwrap();
+    assert!(!demand.is_empty(), "{seats}");
+    for row in demand {
+        assert_eq!(row["family"], "seats", "{row}");
+        assert_eq!(row["forecast"], row["actual"], "the same vehicles: {row}");
+    }
+    for part in seats["accuracy"].as_array().unwrap() {
+        assert_eq!(part["accuracy"], 1.0, "{part}");
+    }
+    let total: u64 = demand.iter().map(|r| r["actual"].as_u64().unwrap()).sum();
+    assert_eq!(total, 12, "a seat set per vehicle");
+    // The next plan forgets the last vehicle: one part short in one hour.
+    let fewer: Vec<Value> = planned[..11].to_vec();
+    s.json(
+        Method::POST,
+        "/api/v1/forecast",
+        supervisor,
+        Some(json!({"line": "A1", "vehicles": fewer})),
+    )
+    .await;
+    let seats = s.json(Method::GET, &window, &s.seatco, None).await;
+    let short: Vec<&Value> = seats["accuracy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["accuracy"] != 1.0)
+        .collect();
+    assert_eq!(short.len(), 1, "{seats}");
+    let actual = short[0]["actual"].as_f64().unwrap();
+    assert_eq!(short[0]["forecast"].as_f64().unwrap(), actual - 1.0);
+    assert!((short[0]["accuracy"].as_f64().unwrap() - (1.0 - 1.0 / actual)).abs() < 1e-9);
+    // Another supplier reads its own families only; the plant's lists are not for it to read.
+    let cockpits = s.json(Method::GET, &window, &s.dashline, None).await;
+    let theirs = cockpits["demand"].as_array().unwrap();
+    assert!(
+        !theirs.is_empty() && theirs.iter().all(|r| r["family"] == "cockpit"),
+        "{cockpits}"
+    );
+    assert!(leaks(&cockpits.to_string()).is_none());
     s.takt.stop().await;
 }

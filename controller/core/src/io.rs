@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::alarm::Alarm;
 pub use crate::alarm::AlarmInput;
 use crate::config::{Blink, LampColour};
+use crate::forecast::Demand;
 use crate::identity::ApiToken;
 pub use crate::identity::IdentityInput;
 use crate::model::{
@@ -177,6 +178,16 @@ pub enum StreamEvent {
     SupplierTaktStatus(SupplierTaktStatus),
     /// A supplier's ASN accepted (`in_transit`), and each later change of the shipment.
     Shipment(Shipment),
+    /// A new plan changed a supplier's demand: its rows that changed.
+    Forecast(SupplierForecast),
+}
+
+/// One supplier's demand rows that a new plan changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupplierForecast {
+    pub supplier: String,
+    pub line: String,
+    pub demand: Vec<Demand>,
 }
 
 impl StreamEvent {
@@ -194,6 +205,7 @@ impl StreamEvent {
             StreamEvent::TaktStatus(_) => "takt_status",
             StreamEvent::SupplierTaktStatus(_) => "supplier_takt_status",
             StreamEvent::Shipment(_) => "shipment",
+            StreamEvent::Forecast(_) => "forecast",
         }
     }
 }
@@ -238,6 +250,7 @@ pub enum Change {
     Coverage(Coverage),
     ApiToken(ApiToken),
     Shipment(Shipment),
+    Demand(Demand),
     /// A new row of the event outbox (never changed afterwards).
     Event(OutboxEvent),
 }

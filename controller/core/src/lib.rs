@@ -12,6 +12,7 @@
 pub mod alarm;
 pub mod config;
 mod engine;
+pub mod forecast;
 pub mod identity;
 pub mod ids;
 pub mod io;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::forecast::Plan;
 use crate::model::CallId;
 
 /// What a supplier says through its API.
@@ -33,6 +34,8 @@ pub enum SupplierInput {
     },
     /// The shipment's trailer reached the plant (reported by the plant: gate or dock).
     ShipmentArrived { shipment: u64 },
+    /// The plant's planned sequence for a line, shared with its suppliers as demand.
+    Plan(Plan),
 }
 
 impl SupplierInput {
@@ -42,6 +45,7 @@ impl SupplierInput {
             Self::Ship(_) => "ship",
             Self::UpdateEta { .. } => "update_eta",
             Self::ShipmentArrived { .. } => "shipment_arrived",
+            Self::Plan(_) => "plan",
         }
     }
 }

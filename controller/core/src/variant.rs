@@ -15,15 +15,24 @@ pub(crate) enum Need {
 }
 
 pub(crate) fn resolve(family: &FamilyConfig, record: &Record) -> Need {
-    if !family.models.is_empty() && !family.models.contains(&record.model) {
+    resolve_for(family, &record.model, |o| record.has_option(o))
+}
+
+/// The same for a model and its options (`has_option`), as planned rather than broadcast.
+pub(crate) fn resolve_for(
+    family: &FamilyConfig,
+    model: &str,
+    has_option: impl Fn(&str) -> bool,
+) -> Need {
+    if !family.models.is_empty() && !family.models.iter().any(|m| m == model) {
         return Need::NotApplicable;
     }
     family
         .rules
         .iter()
         .find(|rule| {
-            (rule.models.is_empty() || rule.models.contains(&record.model))
-                && rule.options.iter().all(|o| record.has_option(o))
+            (rule.models.is_empty() || rule.models.iter().any(|m| m == model))
+                && rule.options.iter().all(|o| has_option(o))
         })
         .map_or(Need::Unresolved, |rule| Need::Part(rule.part.clone()))
 }

@@ -94,6 +94,9 @@ fn projections(rows: &[Change]) -> BTreeMap<String, String> {
                 Change::Coverage(c) => format!("coverage {} {}", c.line, c.family),
                 Change::ApiToken(t) => format!("token {}", t.id),
                 Change::Shipment(s) => format!("shipment {}", s.id),
+                Change::Demand(d) => {
+                    format!("demand {} {} {} {}", d.line, d.hour, d.family, d.part)
+                }
                 Change::Event(e) => format!("event {}", e.id),
             };
             (key, serde_json::to_string(row).unwrap())

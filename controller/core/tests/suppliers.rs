@@ -228,3 +228,98 @@ fn each_supplier_hears_the_line_beat_with_its_own_families() {
         (false, Some("andon"))
     );
 }
+
+#[test]
+fn a_plan_becomes_each_suppliers_demand_per_part_and_hour_and_a_new_plan_replaces_it() {
+    use takt_core::forecast::{Plan, PlannedVehicle};
+    let mut p = Plant::new();
+    let at = |h: u32, m: u32| {
+        use chrono::TimeZone;
+        chrono::Utc.with_ymd_and_hms(2026, 11, 25, h, m, 0).unwrap()
+    };
+    let vehicle = |t, model: &str, colour: &str| PlannedVehicle {
+        planned_at: t,
+        model: model.into(),
+        options: vec!["SEAT=LTHR".into(), format!("COLOR={colour}")],
+    };
+    let plan = |vehicles| {
+        Input::Suppliers(SupplierInput::Plan(Plan {
+            line: "L".into(),
+            vehicles,
+        }))
+    };
+    // The bumper is needed 4 takts (4 min) after the broadcast; M2 takes none.
+    let first = plan(vec![
+        vehicle(at(6, 0), "M1", "RED"),
+        vehicle(at(6, 1), "M1", "RED"),
+        vehicle(at(6, 2), "M1", "BLUE"),
+        vehicle(at(6, 56), "M1", "RED"),
+        vehicle(at(6, 57), "M2", "RED"),
+    ]);
+    assert_eq!(p.input(first), Outcome::Applied);
+    let demand = |p: &Plant| -> Vec<(u32, String, u32, Option<String>)> {
+        p.changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Event(e) => match &e.event {
+                    StreamEvent::Forecast(f) => Some((e.tenant.clone(), f.demand.clone())),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .flat_map(|(tenant, rows)| {
+                rows.into_iter().map(move |d| {
+                    use chrono::Timelike;
+                    (d.hour.hour(), d.part, d.quantity, tenant.clone())
+                })
+            })
+            .collect()
+    };
+    let bumpco = Some("bumpco".to_owned());
+    assert_eq!(
+        demand(&p),
+        [
+            (6, "BMP-B".to_owned(), 1, bumpco.clone()),
+            (6, "BMP-R".to_owned(), 2, bumpco.clone()),
+            (7, "BMP-R".to_owned(), 1, bumpco.clone()),
+        ],
+        "needed at 06:04, 06:05, 06:06 and 07:00; the in-plant seat is nobody's demand"
+    );
+    p.drain();
+    // The MES's next view: one red bumper in the first hour, nothing after.
+    let second = plan(vec![vehicle(at(6, 10), "M1", "RED")]);
+    assert_eq!(p.input(second), Outcome::Applied);
+    assert_eq!(
+        demand(&p),
+        [
+            (6, "BMP-B".to_owned(), 0, bumpco.clone()),
+            (6, "BMP-R".to_owned(), 1, bumpco.clone()),
+            (7, "BMP-R".to_owned(), 0, bumpco),
+        ]
+    );
+    // A bad plan names its field and changes nothing.
+    let before = p.core.state().clone();
+    for (bad, field) in [
+        (vec![vehicle(at(6, 0), "M9", "RED")], "vehicles[0].model"),
+        (
+            vec![vehicle(at(6, 0), "M1", "GREEN")],
+            "vehicles[0].options[1]",
+        ),
+        (
+            vec![
+                vehicle(at(6, 0), "M1", "RED"),
+                vehicle(at(6, 0) + TimeDelta::days(15), "M1", "RED"),
+            ],
+            "vehicles",
+        ),
+    ] {
+        let out = p.input(plan(bad));
+        assert_eq!(out.field(), Some(field), "{out:?}");
+    }
+    let wrong_line = Input::Suppliers(SupplierInput::Plan(Plan {
+        line: "Z".into(),
+        vehicles: Vec::new(),
+    }));
+    assert_eq!(p.input(wrong_line).field(), Some("line"));
+    assert_eq!(p.core.state(), &before);
+}

@@ -23,3 +23,18 @@ CREATE TABLE shipments (
     changed_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX shipments_supplier ON shipments (supplier, id);
+
+-- Forecast sharing: the current plan's demand per supplier family, part and hour (UTC) of need
+-- at the install station; a bucket a newer plan no longer needs stays with quantity 0.
+CREATE TABLE forecast_demand (
+    line TEXT NOT NULL,
+    family TEXT NOT NULL,
+    part TEXT NOT NULL,
+    hour TIMESTAMPTZ NOT NULL,
+    supplier TEXT NOT NULL,
+    quantity BIGINT NOT NULL,
+    planned_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (line, family, part, hour)
+);
+CREATE INDEX forecast_demand_supplier ON forecast_demand (supplier, hour);
+CREATE INDEX calls_supplier_due ON calls (supplier, due_at) WHERE supplier IS NOT NULL;

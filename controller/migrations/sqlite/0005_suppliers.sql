@@ -23,3 +23,18 @@ CREATE TABLE shipments (
     changed_at TEXT NOT NULL
 ) STRICT;
 CREATE INDEX shipments_supplier ON shipments (supplier, id);
+
+-- Forecast sharing: the current plan's demand per supplier family, part and hour (UTC) of need
+-- at the install station; a bucket a newer plan no longer needs stays with quantity 0.
+CREATE TABLE forecast_demand (
+    line TEXT NOT NULL,
+    family TEXT NOT NULL,
+    part TEXT NOT NULL,
+    hour TEXT NOT NULL,
+    supplier TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    planned_at TEXT NOT NULL,
+    PRIMARY KEY (line, family, part, hour)
+) STRICT;
+CREATE INDEX forecast_demand_supplier ON forecast_demand (supplier, hour);
+CREATE INDEX calls_supplier_due ON calls (supplier, due_at) WHERE supplier IS NOT NULL;

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod body;
 pub mod commands;
 pub mod events;
+pub mod forecast;
 pub mod limits;
 pub mod lists;
 pub mod problem;
@@ -106,6 +107,7 @@ fn parts() -> (Router<Arc<ApiState>>, utoipa::openapi::OpenApi) {
         .merge(tokens::routes())
         .merge(events::routes())
         .merge(supplier::routes())
+        .merge(forecast::routes())
         .split_for_parts()
 }
 

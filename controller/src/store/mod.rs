@@ -576,6 +576,34 @@ impl Store {
         Ok(found.into_iter().next())
     }
 
+    /// `tenant`'s forecast demand needed in `[from, to)`, by line, family, part and hour, and
+    /// its calls due in the same hours: what the forecast said and what the broadcast brought.
+    pub async fn tenant_forecast<T: DeserializeOwned, C: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(Vec<T>, Vec<C>), StoreError> {
+        let all = PageQuery {
+            after: None,
+            limit: u32::MAX,
+        };
+        let window = |column| {
+            [
+                tenant_is("supplier", tenant),
+                Filter::AtLeast(column, Val::Time(Some(from))),
+                Filter::Below(column, Val::Time(Some(to))),
+            ]
+        };
+        let demand = window("hour");
+        let calls = window("due_at");
+        let demand: Vec<T> =
+            on_pool!(self, pool => reads::select(pool, &rows::DEMAND, &demand, &all).await)?;
+        let calls: Vec<C> =
+            on_pool!(self, pool => reads::select(pool, &rows::CALLS, &calls, &all).await)?;
+        Ok((demand, calls))
+    }
+
     /// Outbox events after id `after`, ascending, at most `limit`: every event for the plant,
     /// only its own for a tenant.
     pub async fn events_after<T: DeserializeOwned>(

@@ -21,6 +21,10 @@ use super::rows::{self, Kind, Table, Val};
 pub(crate) enum Filter {
     /// `column = value`.
     Eq(&'static str, Val),
+    /// `column >= value`.
+    AtLeast(&'static str, Val),
+    /// `column < value`.
+    Below(&'static str, Val),
 }
 
 /// One page of a projection: at most `limit` rows with a primary key above `after` (the key of
@@ -130,6 +134,14 @@ pub(crate) async fn select<D: Dialect, T: DeserializeOwned>(
         match filter {
             Filter::Eq(column, value) => {
                 qb.push(format!(" AND {column} = "));
+                D::push_bind(&mut qb, value);
+            }
+            Filter::AtLeast(column, value) => {
+                qb.push(format!(" AND {column} >= "));
+                D::push_bind(&mut qb, value);
+            }
+            Filter::Below(column, value) => {
+                qb.push(format!(" AND {column} < "));
                 D::push_bind(&mut qb, value);
             }
         }

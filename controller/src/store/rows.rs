@@ -302,6 +302,20 @@ pub(crate) static SHIPMENTS: Table = Table {
     key: 1,
 };
 
+pub(crate) static DEMAND: Table = Table {
+    name: "forecast_demand",
+    columns: &[
+        ("line", Text),
+        ("family", Text),
+        ("part", Text),
+        ("hour", Time),
+        ("supplier", Text),
+        ("quantity", Int),
+        ("planned_at", Time),
+    ],
+    key: 4,
+};
+
 pub(crate) static EVENTS: Table = Table {
     name: "events",
     columns: &[
@@ -314,7 +328,7 @@ pub(crate) static EVENTS: Table = Table {
     key: 1,
 };
 
-pub(crate) const TABLE_COUNT: usize = 10;
+pub(crate) const TABLE_COUNT: usize = 11;
 
 /// Where `table` stands in [`TABLES`].
 pub(crate) fn table_index(table: &Table) -> usize {
@@ -336,6 +350,7 @@ pub(crate) static TABLES: [&Table; TABLE_COUNT] = [
     &COVERAGE,
     &API_TOKENS,
     &SHIPMENTS,
+    &DEMAND,
     &EVENTS,
 ];
 
@@ -571,6 +586,18 @@ pub(crate) fn row(change: Change) -> Result<(&'static Table, Vec<Val>), StoreErr
                 opt_time(s.arrived_at),
                 time(s.created_at),
                 time(s.changed_at),
+            ],
+        ),
+        Change::Demand(d) => (
+            &DEMAND,
+            vec![
+                text(d.line),
+                text(d.family),
+                text(d.part),
+                time(d.hour),
+                text(d.supplier),
+                small(d.quantity),
+                time(d.planned_at),
             ],
         ),
         Change::Event(e) => (

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alarm::{AlarmBook, AlarmInput, AlarmKey, AlarmKind};
 use crate::config::ConfigIndex;
+use crate::forecast::Forecasts;
 use crate::identity::Identities;
 use crate::ids::PointId;
 use crate::io::{Action, Change, Clock, DeviceIntent, Input, OutboxEvent, Outcome, StreamEvent};
@@ -43,6 +44,8 @@ pub struct State {
     picking: Picking,
     alarms: AlarmBook,
     suppliers: Suppliers,
+    /// The current plan's demand per supplier, part and hour.
+    forecasts: Forecasts,
     /// API tokens: it reads no other context and no other reads it.
     identities: Identities,
     /// The id of the last stream event put in the outbox.
@@ -60,6 +63,8 @@ enum ChangeKey {
     Coverage(String),
     Token(String),
     Shipment(u64),
+    /// (line, hour, family, part).
+    Demand(String, DateTime<Utc>, String, String),
     Event(u64),
 }
 
@@ -92,6 +97,7 @@ impl Core {
             picking: Picking::new(&cfg),
             alarms: AlarmBook::default(),
             suppliers: Suppliers::default(),
+            forecasts: Forecasts::default(),
             identities: Identities::default(),
             last_event: 0,
         };
@@ -253,6 +259,7 @@ impl Core {
             | ChangeKey::Coverage(_)
             | ChangeKey::Token(_)
             | ChangeKey::Shipment(_)
+            | ChangeKey::Demand(..)
             | ChangeKey::Event(_) => None,
         }
     }
@@ -443,6 +450,7 @@ impl Core {
             StreamEvent::Coverage(c) => self.supplier_id(&c.family),
             StreamEvent::SupplierTaktStatus(s) => Some(s.supplier.clone()),
             StreamEvent::Shipment(s) => Some(s.supplier.clone()),
+            StreamEvent::Forecast(f) => Some(f.supplier.clone()),
             StreamEvent::LineState(_)
             | StreamEvent::AlarmChanged(_)
             | StreamEvent::TaktStatus(_) => None,

@@ -4,7 +4,11 @@ use chrono::{DateTime, Utc};
 
 use super::Core;
 use crate::alarm::AlarmKind;
-use crate::io::Outcome;
+use std::collections::BTreeMap;
+
+use super::ChangeKey;
+use crate::forecast::{Demand, Plan};
+use crate::io::{Change, Outcome, StreamEvent, SupplierForecast};
 use crate::model::CallId;
 use crate::suppliers::{AckStage, SupplierInput};
 
@@ -23,6 +27,7 @@ impl Core {
                 eta,
             } => self.update_eta(now, tenant, *shipment, *eta),
             SupplierInput::ShipmentArrived { shipment } => self.shipment_arrived(now, *shipment),
+            SupplierInput::Plan(plan) => self.plan(now, plan),
         }
     }
 
@@ -93,5 +98,36 @@ impl Core {
             !overdue.is_empty(),
             message,
         );
+    }
+
+    /// A new plan for a line: each supplier hears the demand rows it changed, in one event.
+    fn plan(&mut self, now: DateTime<Utc>, plan: &Plan) -> Outcome {
+        let cfg = self.cfg.clone();
+        let rows = match self.state.forecasts.replace(&cfg, now, plan) {
+            Ok(rows) => rows,
+            Err((field, why)) => return Outcome::invalid(field, why),
+        };
+        let mut by_supplier: BTreeMap<String, Vec<Demand>> = BTreeMap::new();
+        for row in rows {
+            let key = ChangeKey::Demand(
+                row.line.clone(),
+                row.hour,
+                row.family.clone(),
+                row.part.clone(),
+            );
+            self.record(key, Some(Change::Demand(row.clone())));
+            by_supplier
+                .entry(row.supplier.clone())
+                .or_default()
+                .push(row);
+        }
+        for (supplier, demand) in by_supplier {
+            self.stream(StreamEvent::Forecast(SupplierForecast {
+                supplier,
+                line: plan.line.clone(),
+                demand,
+            }));
+        }
+        Outcome::Applied
     }
 }
