@@ -161,18 +161,20 @@ pub struct AcknowledgeBody {
     pub stage: Stage,
 }
 
-/// The caller's own call `id`, or 404 whether it is another's or nobody's.
-async fn own(state: &ApiState, tenant: &str, id: &str) -> Result<CallView, ApiError> {
+/// The caller's own row `id` of `projection`, or 404 whether it is another's or nobody's.
+async fn own<T: serde::de::DeserializeOwned>(
+    state: &ApiState,
+    projection: TenantProjection,
+    what: &'static str,
+    tenant: &str,
+    id: &str,
+) -> Result<T, ApiError> {
     let not_found = || ApiError::NotFound {
-        what: "call",
+        what,
         id: id.to_owned(),
     };
-    match state
-        .store
-        .tenant_row::<CallView>(TenantProjection::Calls, tenant, id)
-        .await
-    {
-        Ok(Some(call)) => Ok(call),
+    match state.store.tenant_row::<T>(projection, tenant, id).await {
+        Ok(Some(row)) => Ok(row),
         Ok(None) | Err(crate::store::StoreError::BadCursor { .. }) => Err(not_found()),
         Err(e) => Err(e.into()),
     }
@@ -210,7 +212,9 @@ async fn own_call(
     Path(id): Path<String>,
 ) -> Result<Json<CallView>, ApiError> {
     let tenant = caller.tenant("reading a supplier's calls")?;
-    own(&state, tenant, &id).await.map(Json)
+    own(&state, TenantProjection::Calls, "call", tenant, &id)
+        .await
+        .map(Json)
 }
 
 #[utoipa::path(post, path = "/api/v1/supplier/calls/{id}/acknowledge", tag = "supplier",
@@ -230,7 +234,7 @@ async fn acknowledge_call(
     JsonBody(body): JsonBody<AcknowledgeBody>,
 ) -> Result<Json<Committed>, ApiError> {
     let tenant = caller.tenant("acknowledging a supplier's calls")?;
-    let call = own(&state, tenant, &id).await?;
+    let call: CallView = own(&state, TenantProjection::Calls, "call", tenant, &id).await?;
     let stage = match body.stage {
         Stage::Received => AckStage::Received,
         Stage::Built => AckStage::Built,
@@ -295,19 +299,9 @@ async fn own_shipment(
     Path(id): Path<String>,
 ) -> Result<Json<ShipmentView>, ApiError> {
     let tenant = caller.tenant("reading a supplier's shipments")?;
-    let not_found = || ApiError::NotFound {
-        what: "shipment",
-        id: id.clone(),
-    };
-    match state
-        .store
-        .tenant_row::<ShipmentView>(TenantProjection::Shipments, tenant, &id)
+    own(&state, TenantProjection::Shipments, "shipment", tenant, &id)
         .await
-    {
-        Ok(Some(shipment)) => Ok(Json(shipment)),
-        Ok(None) | Err(crate::store::StoreError::BadCursor { .. }) => Err(not_found()),
-        Err(e) => Err(e.into()),
-    }
+        .map(Json)
 }
 
 /// `id` as a shipment id, or 404 as for any id the caller has no shipment under.
@@ -337,17 +331,7 @@ async fn update_eta(
 ) -> Result<Json<Committed>, ApiError> {
     let tenant = caller.tenant("updating a supplier's ETA")?;
     let shipment = shipment_id(&id)?;
-    if state
-        .store
-        .tenant_row::<ShipmentView>(TenantProjection::Shipments, tenant, &id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::NotFound {
-            what: "shipment",
-            id,
-        });
-    }
+    let _: ShipmentView = own(&state, TenantProjection::Shipments, "shipment", tenant, &id).await?;
     let input = Input::Suppliers(SupplierInput::UpdateEta {
         tenant: tenant.to_owned(),
         shipment,

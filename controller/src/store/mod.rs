@@ -532,13 +532,21 @@ impl Store {
         key: &str,
     ) -> Result<Option<T>, StoreError> {
         let table = projection.table();
-        let filter = [reads::key_is(table, key)?];
+        self.first_row(table, &[reads::key_is(table, key)?]).await
+    }
+
+    /// The first row of `table` that passes every filter, in key order.
+    async fn first_row<T: DeserializeOwned>(
+        &self,
+        table: &'static rows::Table,
+        filter: &[Filter],
+    ) -> Result<Option<T>, StoreError> {
         let page = PageQuery {
             after: None,
             limit: 1,
         };
         let found: Vec<T> =
-            on_pool!(self, pool => reads::select(pool, table, &filter, &page).await)?;
+            on_pool!(self, pool => reads::select(pool, table, filter, &page).await)?;
         Ok(found.into_iter().next())
     }
 
@@ -567,13 +575,7 @@ impl Store {
             tenant_is(projection.tenant_column(), tenant),
             reads::key_is(table, key)?,
         ];
-        let page = PageQuery {
-            after: None,
-            limit: 1,
-        };
-        let found: Vec<T> =
-            on_pool!(self, pool => reads::select(pool, table, &filter, &page).await)?;
-        Ok(found.into_iter().next())
+        self.first_row(table, &filter).await
     }
 
     /// `tenant`'s forecast demand needed in `[from, to)`, by line, family, part and hour, and
@@ -648,13 +650,7 @@ impl Store {
     /// The token with lookup id `id`, revoked or not.
     pub async fn api_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
         let filter = [Filter::Eq("id", Val::Text(Some(id.to_owned())))];
-        let page = PageQuery {
-            after: None,
-            limit: 1,
-        };
-        let found: Vec<ApiToken> =
-            on_pool!(self, pool => reads::select(pool, &rows::API_TOKENS, &filter, &page).await)?;
-        Ok(found.into_iter().next())
+        self.first_row(&rows::API_TOKENS, &filter).await
     }
 
     /// A page of every token issued, revoked ones included (their hashes are no secret but are
