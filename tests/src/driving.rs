@@ -127,3 +127,37 @@ pub async fn broadcast_vehicles(
     }
     first + count
 }
+
+/// One request to the API as a client sends it: bearer token, JSON body, `Idempotency-Key`.
+/// Answers the status, the body as text and the content type.
+///
+/// # Panics
+/// If the request cannot be sent or its body read.
+pub async fn api_request(
+    http: &reqwest::Client,
+    url: &str,
+    method: reqwest::Method,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+    key: Option<&str>,
+) -> (reqwest::StatusCode, String, Option<String>) {
+    let mut request = http.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.expect("a body");
+    (status, text, content_type)
+}

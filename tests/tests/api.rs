@@ -10,7 +10,7 @@ use takt_core::AlarmInput;
 use takt_core::identity::{Role, Scope};
 use takt_core::{AlarmKind, Input};
 use takt_tests::InProcess;
-use takt_tests::driving::{broadcast_vehicles, plant_only_config, seed_tokens};
+use takt_tests::driving::{api_request, broadcast_vehicles, plant_only_config, seed_tokens};
 
 fn role(role: Role) -> Scope {
     Scope::Role { role }
@@ -31,23 +31,9 @@ impl Api {
         body: Option<Value>,
         key: Option<&str>,
     ) -> (StatusCode, Value, Option<String>) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if let Some(key) = key {
-            request = request.header("Idempotency-Key", key);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let text = response.text().await.unwrap();
+        let url = format!("{}{path}", self.base);
+        let (status, text, content_type) =
+            api_request(&self.http, &url, method, token, body, key).await;
         let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, json, content_type)
     }

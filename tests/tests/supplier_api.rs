@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use takt::store::{EventReader, Store};
 use takt_core::identity::{Role, Scope};
 use takt_tests::InProcess;
-use takt_tests::driving::{broadcast_vehicles, plant_only_config, seed_tokens};
+use takt_tests::driving::{api_request, broadcast_vehicles, plant_only_config, seed_tokens};
 
 struct Supplied {
     takt: InProcess,
@@ -75,15 +75,9 @@ impl Supplied {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, String) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        (response.status(), response.text().await.unwrap())
+        let url = format!("{}{path}", self.base);
+        let (status, text, _) = api_request(&self.http, &url, method, token, body, None).await;
+        (status, text)
     }
 
     async fn json(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
