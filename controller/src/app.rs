@@ -83,6 +83,15 @@ impl App {
             crate::alarm_log::spawn(&writer, ALARM_LOG_PERIOD),
             crate::retention::spawn(store.clone(), cfg.controller.outbox_keep_hours),
         ];
+        let mut background = background;
+        if let Some(dir) = &cfg.controller.deljit_dir {
+            background.push(crate::deljit::folder::spawn(
+                store.clone(),
+                plant.clone(),
+                &writer,
+                dir.clone(),
+            ));
+        }
         let bridge = Bridge::start(&cfg, writer.clone())
             .await
             .context("starting the plant connections")?;

@@ -27,8 +27,17 @@ struct Supplied {
 
 impl Supplied {
     async fn start(vehicles: u64) -> Self {
+        Self::start_with(vehicles, |_, _| {}).await
+    }
+
+    /// As [`Supplied::start`], with the controller's settings changed by `edit` first.
+    async fn start_with(
+        vehicles: u64,
+        edit: impl FnOnce(&mut takt::config::Config, &std::path::Path),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = plant_only_config(dir.path());
+        let mut cfg = plant_only_config(dir.path());
+        edit(&mut cfg, dir.path());
         let url = cfg.controller.database().url().to_owned();
         let tenant = |t: &str| Scope::Tenant { tenant: t.into() };
         let role = |role| Scope::Role { role };
@@ -927,5 +936,108 @@ async fn a_plan_is_shared_as_demand_and_compared_with_what_the_broadcast_brought
         "{cockpits}"
     );
     assert!(leaks(&cockpits.to_string()).is_none());
+    s.takt.stop().await;
+}
+
+/// The DELJIT files in `folder`, in name order, each as pydifact reads it.
+fn deljit_files(folder: &std::path::Path) -> Vec<(String, Value)> {
+    let mut names: Vec<_> = std::fs::read_dir(folder)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "edi"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, parsed_by_pydifact(&std::fs::read(&p).unwrap()))
+        })
+        .collect()
+}
+
+/// The GIR VIN of every message of every file, in order.
+fn vins_in(files: &[(String, Value)]) -> Vec<String> {
+    files
+        .iter()
+        .flat_map(|(_, parsed)| parsed["messages"].as_array().unwrap().clone())
+        .map(|m| {
+            let gir = m["segments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s[0] == "GIR")
+                .unwrap()
+                .clone();
+            gir[1][1][0].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_drop_folder_gets_each_call_event_once_in_whole_files_by_cursor() {
+    let s = Supplied::start_with(6, |cfg, dir| {
+        cfg.controller.deljit_dir = Some(dir.join("deljit"));
+    })
+    .await;
+    let folder = s._dir.path().join("deljit/seatco");
+    let expected = |calls: &[Value]| -> Vec<String> {
+        calls
+            .iter()
+            .map(|c| c["vin"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Bounded wait for the condition, not a sleep: the folder follows each commit.
+    let mut files = Vec::new();
+    for _ in 0..200 {
+        files = deljit_files(&folder);
+        if vins_in(&files).len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let calls = s.own_calls(&s.seatco).await;
+    assert_eq!(
+        vins_in(&files),
+        expected(&calls),
+        "every call of seatco's, once, in order"
+    );
+    // More vehicles: new files with only the new calls.
+    let plant = takt::config::parse(
+        &s._dir.path().join("plant.toml"),
+        &takt_tests::example_plant_only(),
+    )
+    .unwrap();
+    broadcast_vehicles(&s.takt.writer, &plant.plant.config, 7, 6, None).await;
+    for _ in 0..200 {
+        files = deljit_files(&folder);
+        if vins_in(&files).len() >= 12 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let calls = s.own_calls(&s.seatco).await;
+    assert_eq!(
+        vins_in(&files),
+        expected(&calls),
+        "nothing twice across files"
+    );
+    assert!(
+        files.len() >= 2,
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (name, parsed) in &files {
+        assert!(
+            name.starts_with("DELJIT-seatco-") && name.ends_with(".edi"),
+            "{name}"
+        );
+        assert_eq!(parsed["recipient"][0], "seatco");
+    }
+    // Another supplier's folder holds its own calls only.
+    let theirs = deljit_files(&s._dir.path().join("deljit/dashline"));
+    assert!(!theirs.is_empty());
+    for (_, parsed) in &theirs {
+        assert!(leaks(&parsed.to_string()).is_none(), "{parsed}");
+    }
     s.takt.stop().await;
 }

@@ -28,6 +28,9 @@ pub struct ControllerSettings {
     /// say, may be away and still resume from its cursor. Older events are deleted; a cursor
     /// below what is kept is answered `410 Gone`.
     pub outbox_keep_hours: u64,
+    /// A folder to drop each supplier's DELJIT interchanges in, one subfolder per supplier
+    /// (`<dir>/<tenant>/`), for partners that take EDI as files. Absent: the API only.
+    pub deljit_dir: Option<PathBuf>,
 }
 
 impl Default for ControllerSettings {
@@ -40,6 +43,7 @@ impl Default for ControllerSettings {
             http_addr: "127.0.0.1:8080".to_owned(),
             // A long weekend with the supplier's link down, and a day to notice.
             outbox_keep_hours: 96,
+            deljit_dir: None,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! (plant and supplier), `SEQ` with the sequence number and 1159 = the broadcast it came from
 //! (1 or 2: the line's first or second broadcast point), `GIR` with the VIN (`VV`), `DTM+2` (due at
 //! the install station), `LIN` with the part number (`IN`), `PIA` with the family, `QTY+113`,
-//! `UNT`; `UNB`/`UNZ` around them.
+//! `UNT`; `UNB`/`UNZ` around them. [`folder`] drops them as files for partners that take EDI so.
+
+pub mod folder;
 
 use chrono::{DateTime, Utc};
 use edifact_rs::{DataElement, EdifactError, Writer};
