@@ -89,6 +89,8 @@ fn call(id: u64, status: CallStatus, rack: Option<(&str, u32)>) -> Call {
             .is_multiple_of(3)
             .then(|| at(id as i64 * 60 + 5, 500_000)),
         built_at: None,
+        shipped_at: None,
+        delivered_at: None,
     }
 }
 
@@ -421,6 +423,7 @@ mod bodies {
                 "created_at": "2025-06-15T15:08:40.250Z",
                 "changed_at": "2025-06-15T15:09:10Z",
                 "supplier": null, "received_at": null, "built_at": null,
+                "shipped_at": null, "delivered_at": null,
             })
         );
         assert_eq!(

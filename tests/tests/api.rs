@@ -173,6 +173,13 @@ async fn every_endpoint_refuses_whoever_it_is_not_for_and_journals_nothing() {
         (Method::GET, "/api/v1/shipments".into(), None, &[O, Y, S]),
         (
             Method::GET,
+            "/api/v1/suppliers/seatco/kpis?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z"
+                .into(),
+            None,
+            &[O, Y, S],
+        ),
+        (
+            Method::GET,
             "/api/v1/lines/A1/coverage".into(),
             None,
             &[O, Y, S],
@@ -628,10 +635,12 @@ async fn a_revoked_token_stops_at_the_next_request_and_the_document_lists_every_
         "/api/v1/supplier/deljit",
         "/api/v1/forecast",
         "/api/v1/supplier/forecast",
+        "/api/v1/supplier/kpis",
+        "/api/v1/suppliers/{id}/kpis",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
-    assert_eq!(paths.len(), 32, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 34, "{:?}", paths.keys().collect::<Vec<_>>());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     p.takt.stop().await;
 }

@@ -714,6 +714,12 @@ async fn every_supplier_endpoint_and_stream_keeps_each_tenants_data_its_own() {
             None,
             Other::OwnList,
         ),
+        (
+            Method::GET,
+            "/api/v1/supplier/kpis?from=2026-12-01T00:00:00Z&to=2026-12-14T00:00:00Z".into(),
+            None,
+            Other::OwnList,
+        ),
     ];
     let mut callers: Vec<(&str, Option<&str>, Option<StatusCode>)> = vec![
         ("no token", None, Some(StatusCode::UNAUTHORIZED)),
@@ -1039,5 +1045,104 @@ async fn the_drop_folder_gets_each_call_event_once_in_whole_files_by_cursor() {
     for (_, parsed) in &theirs {
         assert!(leaks(&parsed.to_string()).is_none(), "{parsed}");
     }
+    s.takt.stop().await;
+}
+
+#[tokio::test]
+async fn both_sides_read_the_same_kpis_computed_from_the_journal() {
+    let s = Supplied::start(13).await;
+    let racks = asn_racks(&s, "seats", 1).await;
+    let rack = racks[0]["rack"].as_str().unwrap().to_owned();
+    let eta = (chrono::Utc::now() + chrono::TimeDelta::minutes(20)).to_rfc3339();
+    let asn = json!({"number": "SC-77", "carrier": "rhein-jis", "trailer": "L-SC 1",
+                     "eta": eta, "racks": racks});
+    s.json(
+        Method::POST,
+        "/api/v1/supplier/shipments",
+        &s.seatco,
+        Some(asn),
+    )
+    .await;
+    let yard = &s.plant[2].1;
+    let delivered = s
+        .json(
+            Method::POST,
+            &format!("/api/v1/racks/{rack}/delivered"),
+            yard,
+            None,
+        )
+        .await;
+    assert_eq!(delivered["outcome"], "applied", "{delivered}");
+    let period = {
+        let from = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+        let to = from + chrono::TimeDelta::hours(4);
+        format!(
+            "from={}&to={}",
+            from.format("%Y-%m-%dT%H:%M:%SZ"),
+            to.format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    };
+    let own = s
+        .json(
+            Method::GET,
+            &format!("/api/v1/supplier/kpis?{period}"),
+            &s.seatco,
+            None,
+        )
+        .await;
+    let plant = s
+        .json(
+            Method::GET,
+            &format!("/api/v1/suppliers/seatco/kpis?{period}"),
+            &s.plant[1].1,
+            None,
+        )
+        .await;
+    assert_eq!(own, plant, "the same numbers for both sides");
+    let seats = &own["families"][0];
+    assert_eq!(seats["family"], "seats");
+    let calls = s.own_calls(&s.seatco).await;
+    assert_eq!(seats["calls"], calls.len(), "{own}");
+    assert_eq!(
+        seats["delivered_on_time"], 6,
+        "one rack of six delivered, before its calls are due"
+    );
+    let otif = seats["otif"].as_f64().unwrap();
+    assert!((otif - 6.0 / calls.len() as f64).abs() < 1e-9, "{otif}");
+    assert!(seats["acknowledgement_p50_s"].as_f64().unwrap() >= 0.0);
+    let (p50, p95) = (
+        seats["lead_time_p50_min"].as_f64().unwrap(),
+        seats["lead_time_p95_min"].as_f64().unwrap(),
+    );
+    assert!((seats["lead_time_variability_min"].as_f64().unwrap() - (p95 - p50)).abs() < 1e-9);
+    // Whose they are: a supplier reads its own only; the plant's endpoint is for plant users.
+    let theirs = s
+        .json(
+            Method::GET,
+            &format!("/api/v1/supplier/kpis?{period}"),
+            &s.dashline,
+            None,
+        )
+        .await;
+    assert_eq!(theirs["supplier"], "dashline");
+    assert!(leaks(&theirs.to_string()).is_none(), "{theirs}");
+    let (status, _) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/suppliers/seatco/kpis?{period}"),
+            Some(&s.dashline),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/suppliers/nobody/kpis?{period}"),
+            Some(&s.plant[1].1),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     s.takt.stop().await;
 }

@@ -131,6 +131,12 @@ pub struct Call {
     /// When its supplier reported its part built.
     #[serde(default)]
     pub built_at: Option<DateTime<Utc>>,
+    /// When its part left for the line (a supplier's ASN, or the rack reported shipped).
+    #[serde(default)]
+    pub shipped_at: Option<DateTime<Utc>>,
+    /// When its part reached the line.
+    #[serde(default)]
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

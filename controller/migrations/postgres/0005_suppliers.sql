@@ -4,6 +4,8 @@
 ALTER TABLE calls ADD COLUMN supplier TEXT;
 ALTER TABLE calls ADD COLUMN received_at TIMESTAMPTZ;
 ALTER TABLE calls ADD COLUMN built_at TIMESTAMPTZ;
+ALTER TABLE calls ADD COLUMN shipped_at TIMESTAMPTZ;
+ALTER TABLE calls ADD COLUMN delivered_at TIMESTAMPTZ;
 CREATE INDEX calls_supplier ON calls (supplier, id) WHERE supplier IS NOT NULL;
 
 -- Shipments from suppliers' ASNs: one row each, kept after delivery for the KPIs.

@@ -183,8 +183,8 @@ async fn own_forecast(
             detail: format!("after `from`, at most {MAX_PLAN_DAYS} days later"),
         });
     }
-    let (demand, calls): (Vec<DemandRow>, Vec<CallRow>) =
-        state.store.tenant_forecast(tenant, from, to).await?;
+    let demand: Vec<DemandRow> = state.store.tenant_demand(tenant, from, to).await?;
+    let calls: Vec<CallRow> = state.store.tenant_calls_due(tenant, from, to).await?;
     type Key = (String, String, String, DateTime<Utc>);
     let mut rows: BTreeMap<Key, (u32, u32)> = BTreeMap::new();
     for d in demand {

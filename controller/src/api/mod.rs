@@ -17,6 +17,7 @@ pub mod body;
 pub mod commands;
 pub mod events;
 pub mod forecast;
+pub mod kpis;
 pub mod limits;
 pub mod lists;
 pub mod problem;
@@ -108,6 +109,7 @@ fn parts() -> (Router<Arc<ApiState>>, utoipa::openapi::OpenApi) {
         .merge(events::routes())
         .merge(supplier::routes())
         .merge(forecast::routes())
+        .merge(kpis::routes())
         .split_for_parts()
 }
 

@@ -58,6 +58,10 @@ pub struct CallView {
     pub received_at: Option<DateTime<Utc>>,
     /// When the supplier reported its part built.
     pub built_at: Option<DateTime<Utc>>,
+    /// When its part left for the line.
+    pub shipped_at: Option<DateTime<Utc>>,
+    /// When its part reached the line.
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 /// A shipment from a supplier's ASN: `in_transit`, then `delivered` once its racks reached

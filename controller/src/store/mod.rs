@@ -578,32 +578,47 @@ impl Store {
         self.first_row(table, &filter).await
     }
 
-    /// `tenant`'s forecast demand needed in `[from, to)`, by line, family, part and hour, and
-    /// its calls due in the same hours: what the forecast said and what the broadcast brought.
-    pub async fn tenant_forecast<T: DeserializeOwned, C: DeserializeOwned>(
+    /// `tenant`'s forecast demand needed in `[from, to)`, by line, family, part and hour.
+    pub async fn tenant_demand<T: DeserializeOwned>(
         &self,
         tenant: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<(Vec<T>, Vec<C>), StoreError> {
+    ) -> Result<Vec<T>, StoreError> {
+        self.tenant_window(&rows::DEMAND, "hour", tenant, from, to)
+            .await
+    }
+
+    /// `tenant`'s calls due at their install station in `[from, to)`, by id.
+    pub async fn tenant_calls_due<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.tenant_window(&rows::CALLS, "due_at", tenant, from, to)
+            .await
+    }
+
+    /// Every row of `table` that is `tenant`'s with `column` in `[from, to)`.
+    async fn tenant_window<T: DeserializeOwned>(
+        &self,
+        table: &'static rows::Table,
+        column: &'static str,
+        tenant: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<T>, StoreError> {
+        let filter = [
+            tenant_is("supplier", tenant),
+            Filter::AtLeast(column, Val::Time(Some(from))),
+            Filter::Below(column, Val::Time(Some(to))),
+        ];
         let all = PageQuery {
             after: None,
             limit: u32::MAX,
         };
-        let window = |column| {
-            [
-                tenant_is("supplier", tenant),
-                Filter::AtLeast(column, Val::Time(Some(from))),
-                Filter::Below(column, Val::Time(Some(to))),
-            ]
-        };
-        let demand = window("hour");
-        let calls = window("due_at");
-        let demand: Vec<T> =
-            on_pool!(self, pool => reads::select(pool, &rows::DEMAND, &demand, &all).await)?;
-        let calls: Vec<C> =
-            on_pool!(self, pool => reads::select(pool, &rows::CALLS, &calls, &all).await)?;
-        Ok((demand, calls))
+        on_pool!(self, pool => reads::select(pool, table, &filter, &all).await)
     }
 
     /// Outbox events after id `after`, ascending, at most `limit`: every event for the plant,

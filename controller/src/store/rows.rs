@@ -191,6 +191,8 @@ pub(crate) static CALLS: Table = Table {
         ("supplier", Text),
         ("received_at", Time),
         ("built_at", Time),
+        ("shipped_at", Time),
+        ("delivered_at", Time),
     ],
     key: 1,
 };
@@ -483,6 +485,8 @@ pub(crate) fn row(change: Change) -> Result<(&'static Table, Vec<Val>), StoreErr
                 opt_text(c.supplier),
                 opt_time(c.received_at),
                 opt_time(c.built_at),
+                opt_time(c.shipped_at),
+                opt_time(c.delivered_at),
             ],
         ),
         Change::Rack(r) => {

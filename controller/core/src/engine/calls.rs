@@ -103,6 +103,8 @@ impl Core {
             supplier: self.cfg.supplier_of(&fam.id).map(|s| s.id.clone()),
             received_at: None,
             built_at: None,
+            shipped_at: None,
+            delivered_at: None,
         };
         let (pos, vin, model) = (v.pos, v.vin.clone(), v.model.clone());
         if let Some(v) = self.state.sequencing.vehicles.get_mut(&vehicle) {

@@ -230,6 +230,13 @@ impl Core {
         if let Some(call) = self.state.sequencing.calls.get_mut(&cid) {
             call.status = status;
             call.changed_at = now;
+            // Kept apart from `changed_at`, which the next change overwrites: the shared KPIs
+            // measure lead times to these.
+            match status {
+                CallStatus::Shipped => call.shipped_at = Some(now),
+                CallStatus::Delivered => call.delivered_at = Some(now),
+                _ => {}
+            }
         }
         self.call_event_changed(cid);
     }
