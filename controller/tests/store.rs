@@ -91,6 +91,7 @@ fn call(id: u64, status: CallStatus, rack: Option<(&str, u32)>) -> Call {
         built_at: None,
         shipped_at: None,
         delivered_at: None,
+        short_shipped: None,
     }
 }
 
@@ -308,6 +309,7 @@ common::on_both_backends!(
     nul_characters_never_block_the_journal,
     old_events_are_pruned_in_chunks_keeping_the_newest,
     a_tenant_reads_its_own_calls_and_events_only,
+    rows_keyed_by_a_time_stay_apart_in_one_commit,
 );
 
 mod bodies {
@@ -423,7 +425,7 @@ mod bodies {
                 "created_at": "2025-06-15T15:08:40.250Z",
                 "changed_at": "2025-06-15T15:09:10Z",
                 "supplier": null, "received_at": null, "built_at": null,
-                "shipped_at": null, "delivered_at": null,
+                "shipped_at": null, "delivered_at": null, "short_shipped": null,
             })
         );
         assert_eq!(
@@ -767,6 +769,35 @@ mod bodies {
             .await
             .expect("events");
         assert!(events.is_empty());
+        store.close().await;
+    }
+
+    /// The forecast's rows differ only in their hour: one commit must keep every one of them.
+    pub(super) async fn rows_keyed_by_a_time_stay_apart_in_one_commit(db: TestDb) {
+        let store = db.open().await;
+        let demand = |hour: i64, quantity: u32| {
+            Change::Demand(takt_core::forecast::Demand {
+                supplier: "seatco".into(),
+                line: "L1".into(),
+                family: "seats".into(),
+                part: "ST-1".into(),
+                hour: at(hour * 3_600, 0),
+                quantity,
+                planned_at: at(0, 0),
+            })
+        };
+        // Hour 2 twice: the later row wins, as for any entity changed twice in a batch.
+        let changes = [demand(1, 3), demand(2, 4), demand(3, 5), demand(2, 6)];
+        store.commit(&[], &changes).await.expect("commit");
+        let rows: Vec<serde_json::Value> = store
+            .tenant_demand("seatco", at(0, 0), at(10 * 3_600, 0))
+            .await
+            .expect("read");
+        let got: Vec<i64> = rows
+            .iter()
+            .map(|r| r["quantity"].as_i64().expect("a quantity"))
+            .collect();
+        assert_eq!(got, [3, 6, 5], "{rows:?}");
         store.close().await;
     }
 

@@ -57,8 +57,10 @@ pub struct Forecasts {
 }
 
 impl Forecasts {
-    /// Replaces `plan.line`'s demand with the plan's; the rows that changed (a bucket the plan
-    /// no longer needs comes back with quantity 0 and leaves). `Err` names the field at fault.
+    /// Replaces `plan.line`'s demand from the current hour on with the plan's; the rows that
+    /// changed (a bucket the plan no longer needs comes back with quantity 0 and leaves). Hours
+    /// already begun keep what earlier plans said: a plan from now on does not rewrite the past
+    /// the forecast is measured against. `Err` names the field at fault.
     pub(crate) fn replace(
         &mut self,
         cfg: &ConfigIndex,
@@ -66,10 +68,14 @@ impl Forecasts {
         plan: &Plan,
     ) -> Result<Vec<Demand>, (String, String)> {
         let new = demand_of(cfg, plan)?;
+        let current_hour = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
+        // The state keeps two weeks of past hours (the projection keeps them all).
+        let horizon = current_hour - TimeDelta::days(MAX_PLAN_DAYS);
+        self.demand.retain(|(_, hour, ..), _| *hour >= horizon);
         let old: BTreeSet<Bucket> = self
             .demand
             .keys()
-            .filter(|(line, ..)| *line == plan.line)
+            .filter(|(line, hour, ..)| *line == plan.line && *hour >= current_hour)
             .cloned()
             .collect();
         let mut rows = Vec::new();

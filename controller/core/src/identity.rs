@@ -88,11 +88,50 @@ pub struct ApiToken {
 }
 
 /// The identity context's inputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum IdentityInput {
     IssueToken(TokenGrant),
     RevokeToken { id: String },
+}
+
+/// Reads the journal's token entries in both shapes: `{"kind":"issue_token",…}` and, as
+/// journaled before inputs were grouped by context, `{"kind":"identity","op":"issue_token",…}`,
+/// so a journal written then still replays.
+impl<'de> Deserialize<'de> for IdentityInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case", tag = "kind")]
+        enum Current {
+            IssueToken(TokenGrant),
+            RevokeToken { id: String },
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case", tag = "op")]
+        enum Op {
+            IssueToken(TokenGrant),
+            RevokeToken { id: String },
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case", tag = "kind")]
+        enum Before {
+            Identity(Op),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Current(Current),
+            Before(Before),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Current(Current::IssueToken(g))
+            | Either::Before(Before::Identity(Op::IssueToken(g))) => IdentityInput::IssueToken(g),
+            Either::Current(Current::RevokeToken { id })
+            | Either::Before(Before::Identity(Op::RevokeToken { id })) => {
+                IdentityInput::RevokeToken { id }
+            }
+        })
+    }
 }
 
 impl IdentityInput {

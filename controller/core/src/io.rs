@@ -307,6 +307,12 @@ mod tests {
             assert_eq!(back, input);
         }
         assert!(serde_json::from_str::<Input>(r#"{"kind":"no_such_input"}"#).is_err());
+        // Token entries journaled before inputs were grouped still read.
+        let before = r#"{"kind":"identity","op":"revoke_token","id":"k1"}"#;
+        assert_eq!(
+            serde_json::from_str::<Input>(before).expect("the old shape"),
+            Input::Identity(IdentityInput::RevokeToken { id: "k1".into() })
+        );
     }
 
     #[test]

@@ -137,6 +137,10 @@ pub struct Call {
     /// When its part reached the line.
     #[serde(default)]
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Why its supplier shipped its slot empty (an ASN's `skipped`): its rack's arrival does
+    /// not bring its part, so it is neither delivered nor covered.
+    #[serde(default)]
+    pub short_shipped: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

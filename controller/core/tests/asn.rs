@@ -281,6 +281,13 @@ fn a_right_asn_ships_its_racks_and_the_shipment_ends_when_they_reach_the_line() 
         })
         .unwrap();
     assert_eq!(last, ShipmentStatus::Delivered);
+    // The rack came, the skipped part did not: its call is neither delivered nor covered.
+    let left = p.core.calls().find(|c| c.id == short.call).unwrap();
+    assert_eq!(left.status, CallStatus::Created, "{left:?}");
+    assert_eq!(
+        left.short_shipped.as_deref(),
+        Some("paint defect, re-spray")
+    );
     let mut reused = asn(&p, &[]);
     reused.racks.clear();
     assert_eq!(
@@ -389,4 +396,22 @@ fn last_shipment(p: &Plant) -> takt_core::suppliers::Shipment {
             _ => None,
         })
         .expect("a shipment row")
+}
+
+#[test]
+fn a_shipment_whose_racks_leave_unreported_is_done_all_the_same() {
+    let mut p = loaded();
+    let first = asn(&p, &[R1]);
+    assert_eq!(ship(&mut p, first), Outcome::Applied);
+    // Nobody reports the rack delivered; its vehicles reach the station 20 positions on (their
+    // parts missed) and the rack leaves the live state with its calls.
+    for n in 8..=30 {
+        p.bc(std_rec(n, n));
+    }
+    assert_eq!(p.rack_status(R1), None, "the rack left the live state");
+    assert_eq!(last_shipment(&p).status, ShipmentStatus::Delivered);
+    // Its number is free again, so nothing is stuck in transit.
+    let mut reused = asn(&p, &[]);
+    reused.racks.clear();
+    assert_eq!(ship(&mut p, reused).field(), Some("racks"));
 }

@@ -6,6 +6,7 @@ ALTER TABLE calls ADD COLUMN received_at TEXT;
 ALTER TABLE calls ADD COLUMN built_at TEXT;
 ALTER TABLE calls ADD COLUMN shipped_at TEXT;
 ALTER TABLE calls ADD COLUMN delivered_at TEXT;
+ALTER TABLE calls ADD COLUMN short_shipped TEXT;
 CREATE INDEX calls_supplier ON calls (supplier, id) WHERE supplier IS NOT NULL;
 
 -- Shipments from suppliers' ASNs: one row each, kept after delivery for the KPIs.

@@ -175,8 +175,12 @@ async fn own_forecast(
         detail: e.body_text(),
     })?;
     let hour = TimeDelta::hours(1);
+    // Whole hours both ends: an hour's forecast is compared with all of that hour's calls.
     let from = params.from.duration_trunc(hour).unwrap_or(params.from);
-    let to = params.to;
+    let to = match params.to.duration_trunc(hour) {
+        Ok(start) if start < params.to => start + hour,
+        _ => params.to,
+    };
     if to <= from || to - from > TimeDelta::days(MAX_PLAN_DAYS) {
         return Err(ApiError::Invalid {
             field: "to".to_owned(),

@@ -62,6 +62,8 @@ pub struct CallView {
     pub shipped_at: Option<DateTime<Utc>>,
     /// When its part reached the line.
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Why its supplier shipped its slot empty, if it did (its rack does not bring it).
+    pub short_shipped: Option<String>,
 }
 
 /// A shipment from a supplier's ASN: `in_transit`, then `delivered` once its racks reached

@@ -96,8 +96,13 @@ async fn catch_up(
     let made = interchange(plant, tenant, &format!("T{after}"), Utc::now(), &events)?;
     if made.messages > 0 {
         let name = folder.join(format!("DELJIT-{tenant}-{after:012}.edi"));
-        write_durably(&name, made.bytes).await?;
+        let synced = write_durably(&name, made.bytes).await?;
         tracing::info!(tenant, file = %name.display(), messages = made.messages, "DELJIT written");
+        if let Err(e) = synced {
+            // The file is in place: the cursor moves on, or the next pass would write its
+            // messages again under a later name.
+            tracing::warn!(folder = %folder.display(), error = %e, "cannot sync the DELJIT folder");
+        }
     }
     // Past events that carry no call too: the next file starts after them. (A restart starts
     // again after the last file and reads them once more, writing nothing for them.)
@@ -121,20 +126,19 @@ async fn last_written(folder: &Path) -> anyhow::Result<i64> {
     Ok(highest)
 }
 
-/// `bytes` at `path` whole or not at all: written beside it, fsynced, renamed, the folder synced.
-async fn write_durably(path: &Path, bytes: Vec<u8>) -> anyhow::Result<()> {
+/// `bytes` at `path` whole or not at all: written beside it, fsynced, renamed. `Err` if the file
+/// is not in place; `Ok(Err)` if it is but syncing its folder failed.
+async fn write_durably(path: &Path, bytes: Vec<u8>) -> anyhow::Result<std::io::Result<()>> {
     let path = path.to_owned();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<std::io::Result<()>> {
         use std::io::Write;
         let partial = path.with_extension("edi.partial");
         let mut file = std::fs::File::create(&partial)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
         std::fs::rename(&partial, &path)?;
-        if let Some(parent) = path.parent() {
-            std::fs::File::open(parent)?.sync_all()?;
-        }
-        Ok(())
+        let parent = path.parent().unwrap_or(Path::new("."));
+        Ok(std::fs::File::open(parent).and_then(|dir| dir.sync_all()))
     })
     .await?
 }

@@ -75,11 +75,12 @@ impl Span {
     }
 }
 
-/// One primary-key value (keys are only ever integers or text).
+/// One primary-key value: an integer, text, or a time (the forecast's hour).
 #[derive(Debug, PartialEq, Eq, Hash)]
 enum Key {
     Int(i64),
     Text(String),
+    Time(chrono::DateTime<chrono::Utc>),
     Null,
 }
 
@@ -88,6 +89,7 @@ impl Key {
         match value {
             Val::Int(Some(v)) => Key::Int(*v),
             Val::Text(Some(v)) => Key::Text(v.clone()),
+            Val::Time(Some(t)) => Key::Time(*t),
             _ => Key::Null,
         }
     }

@@ -77,7 +77,8 @@ impl Val {
         match self {
             Val::Int(v) => SortKey::Int(*v),
             Val::Text(v) => SortKey::Text(v.as_deref()),
-            // Keys are only ever integers or text.
+            Val::Time(v) => SortKey::Time(*v),
+            // Keys are only ever integers, text or times.
             _ => SortKey::Other,
         }
     }
@@ -87,6 +88,7 @@ impl Val {
 enum SortKey<'a> {
     Int(Option<i64>),
     Text(Option<&'a str>),
+    Time(Option<DateTime<Utc>>),
     Other,
 }
 
@@ -193,6 +195,7 @@ pub(crate) static CALLS: Table = Table {
         ("built_at", Time),
         ("shipped_at", Time),
         ("delivered_at", Time),
+        ("short_shipped", Text),
     ],
     key: 1,
 };
@@ -487,6 +490,7 @@ pub(crate) fn row(change: Change) -> Result<(&'static Table, Vec<Val>), StoreErr
                 opt_time(c.built_at),
                 opt_time(c.shipped_at),
                 opt_time(c.delivered_at),
+                opt_text(c.short_shipped),
             ],
         ),
         Change::Rack(r) => {

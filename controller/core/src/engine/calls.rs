@@ -105,6 +105,7 @@ impl Core {
             built_at: None,
             shipped_at: None,
             delivered_at: None,
+            short_shipped: None,
         };
         let (pos, vin, model) = (v.pos, v.vin.clone(), v.model.clone());
         if let Some(v) = self.state.sequencing.vehicles.get_mut(&vehicle) {

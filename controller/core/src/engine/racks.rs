@@ -105,12 +105,9 @@ impl Core {
         }
         self.changed_rack(rack);
         for cid in calls {
-            let movable = self
-                .state
-                .sequencing
-                .calls
-                .get(&cid)
-                .is_some_and(|c| !c.status.is_final() && c.status < call_status);
+            let movable = self.state.sequencing.calls.get(&cid).is_some_and(|c| {
+                !c.status.is_final() && c.status < call_status && c.short_shipped.is_none()
+            });
             if movable {
                 self.set_call_status(now, cid, call_status);
             }
@@ -163,6 +160,9 @@ impl Core {
         if done {
             self.changed_leaving(super::ChangeKey::Rack(rack.to_owned()));
             self.state.picking.racks.remove(rack);
+            // A shipped rack whose calls all left (installed, missed, cancelled) before anyone
+            // reported it delivered: its shipment may be done all the same.
+            self.rack_delivered(self.now, rack);
         }
     }
 }

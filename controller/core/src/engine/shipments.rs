@@ -59,10 +59,17 @@ impl Core {
             }
         }
         for skip in &asn.skipped {
-            let Some(call) = self.state.sequencing.calls.get(&skip.call) else {
+            let Some(call) = self.state.sequencing.calls.get_mut(&skip.call) else {
                 continue;
             };
+            // Its supplier has answered for it: no longer waiting for a receipt, and its rack
+            // will not bring it.
+            call.short_shipped = Some(skip.reason.clone());
+            call.received_at.get_or_insert(now);
+            call.changed_at = now;
             let (family, vin, seq) = (call.family.clone(), call.vin.clone(), call.seq);
+            self.stop_waiting_for_receipt(skip.call);
+            self.call_event_changed(skip.call);
             self.alarm_event(
                 now,
                 AlarmKind::ShortShipped,
@@ -364,7 +371,8 @@ impl Core {
         Ok(Checked { racks: out })
     }
 
-    /// A rack reached the line: a shipment whose racks all have leaves the live state.
+    /// A rack reached the line, or left the live state: a shipment whose racks all have (or
+    /// are gone) is done and leaves it too.
     pub(super) fn rack_delivered(&mut self, now: DateTime<Utc>, rack: &str) {
         let done: Vec<u64> = self
             .state
