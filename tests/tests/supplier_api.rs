@@ -961,6 +961,20 @@ fn deljit_files(folder: &std::path::Path) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The folder's files once they hold `messages` messages, or what they hold after 10 s: a
+/// bounded wait for the condition (the folder follows each commit), not a sleep.
+async fn files_holding(folder: &std::path::Path, messages: usize) -> Vec<(String, Value)> {
+    let mut files = Vec::new();
+    for _ in 0..200 {
+        files = deljit_files(folder);
+        if vins_in(&files).len() >= messages {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    files
+}
+
 /// The GIR VIN of every message of every file, in order.
 fn vins_in(files: &[(String, Value)]) -> Vec<String> {
     files
@@ -992,15 +1006,7 @@ async fn the_drop_folder_gets_each_call_event_once_in_whole_files_by_cursor() {
             .map(|c| c["vin"].as_str().unwrap().to_owned())
             .collect()
     };
-    // Bounded wait for the condition, not a sleep: the folder follows each commit.
-    let mut files = Vec::new();
-    for _ in 0..200 {
-        files = deljit_files(&folder);
-        if vins_in(&files).len() >= 6 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let mut files = files_holding(&folder, 6).await;
     let calls = s.own_calls(&s.seatco).await;
     assert_eq!(
         vins_in(&files),
@@ -1014,13 +1020,7 @@ async fn the_drop_folder_gets_each_call_event_once_in_whole_files_by_cursor() {
     )
     .unwrap();
     broadcast_vehicles(&s.takt.writer, &plant.plant.config, 7, 6, None).await;
-    for _ in 0..200 {
-        files = deljit_files(&folder);
-        if vins_in(&files).len() >= 12 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    files = files_holding(&folder, 12).await;
     let calls = s.own_calls(&s.seatco).await;
     assert_eq!(
         vins_in(&files),

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Uri};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use takt_core::Input;
-use takt_core::forecast::{MAX_PLAN_DAYS, Plan, PlannedVehicle};
+use takt_core::forecast::{Plan, PlannedVehicle};
 use takt_core::identity::Role;
 use takt_core::suppliers::SupplierInput;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -97,17 +97,6 @@ async fn post_plan(
     .await
 }
 
-/// The hours to compare.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ForecastParams {
-    /// From this time (ISO 8601; rounded down to its hour).
-    pub from: DateTime<Utc>,
-    /// Until this time, not included; at most two weeks after `from`.
-    pub to: DateTime<Utc>,
-}
-
 /// The forecast and the broadcast's calls for one part in one hour.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DemandView {
@@ -161,7 +150,8 @@ struct CallRow {
 
 #[utoipa::path(get, path = "/api/v1/supplier/forecast", tag = "supplier",
     summary = "The caller's demand by the plan, beside what the broadcast brought",
-    params(ForecastParams),
+    description = "Over whole hours: `from` is rounded down and `to` up to the hour.",
+    params(super::kpis::PeriodParams),
     responses((status = 200, body = ForecastView), ReadProblems),
     security(("bearer" = [])))]
 async fn own_forecast(
@@ -170,23 +160,14 @@ async fn own_forecast(
     uri: Uri,
 ) -> Result<Json<ForecastView>, ApiError> {
     let tenant = caller.tenant("reading a supplier's forecast")?;
-    let params = Query::<ForecastParams>::try_from_uri(&uri).map_err(|e| ApiError::Invalid {
-        field: "query".to_owned(),
-        detail: e.body_text(),
-    })?;
-    let hour = TimeDelta::hours(1);
+    let (from, to) = super::kpis::period(&uri)?;
     // Whole hours both ends: an hour's forecast is compared with all of that hour's calls.
-    let from = params.from.duration_trunc(hour).unwrap_or(params.from);
-    let to = match params.to.duration_trunc(hour) {
-        Ok(start) if start < params.to => start + hour,
-        _ => params.to,
+    let hour = TimeDelta::hours(1);
+    let from = from.duration_trunc(hour).unwrap_or(from);
+    let to = match to.duration_trunc(hour) {
+        Ok(start) if start < to => start + hour,
+        _ => to,
     };
-    if to <= from || to - from > TimeDelta::days(MAX_PLAN_DAYS) {
-        return Err(ApiError::Invalid {
-            field: "to".to_owned(),
-            detail: format!("after `from`, at most {MAX_PLAN_DAYS} days later"),
-        });
-    }
     let demand: Vec<DemandRow> = state.store.tenant_demand(tenant, from, to).await?;
     let calls: Vec<CallRow> = state.store.tenant_calls_due(tenant, from, to).await?;
     type Key = (String, String, String, DateTime<Utc>);

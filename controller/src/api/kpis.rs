@@ -75,6 +75,22 @@ struct CallRow {
     delivered_at: Option<DateTime<Utc>>,
 }
 
+/// The period a read names, checked: `to` after `from`, at most two weeks later.
+pub(super) fn period(uri: &Uri) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let period = Query::<PeriodParams>::try_from_uri(uri).map_err(|e| ApiError::Invalid {
+        field: "query".to_owned(),
+        detail: e.body_text(),
+    })?;
+    let (from, to) = (period.from, period.to);
+    if to <= from || to - from > TimeDelta::days(MAX_PLAN_DAYS) {
+        return Err(ApiError::Invalid {
+            field: "to".to_owned(),
+            detail: format!("after `from`, at most {MAX_PLAN_DAYS} days later"),
+        });
+    }
+    Ok((from, to))
+}
+
 /// Nearest-rank percentile `p` (0–100) of `values`, sorted here.
 fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
     if values.is_empty() {
@@ -91,17 +107,7 @@ fn seconds(d: TimeDelta) -> f64 {
 
 /// The KPIs of `supplier` over `[from, to)`, for whoever asks: the one computation.
 async fn kpis(state: &ApiState, supplier: &str, uri: &Uri) -> Result<Json<KpiView>, ApiError> {
-    let period = Query::<PeriodParams>::try_from_uri(uri).map_err(|e| ApiError::Invalid {
-        field: "query".to_owned(),
-        detail: e.body_text(),
-    })?;
-    let (from, to) = (period.from, period.to);
-    if to <= from || to - from > TimeDelta::days(MAX_PLAN_DAYS) {
-        return Err(ApiError::Invalid {
-            field: "to".to_owned(),
-            detail: format!("after `from`, at most {MAX_PLAN_DAYS} days later"),
-        });
-    }
+    let (from, to) = period(uri)?;
     let calls: Vec<CallRow> = state.store.tenant_calls_due(supplier, from, to).await?;
     let mut by_family: BTreeMap<String, Vec<CallRow>> = BTreeMap::new();
     for call in calls.into_iter().filter(|c| c.status != "cancelled") {
