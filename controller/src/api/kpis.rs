@@ -10,7 +10,6 @@ use axum::http::Uri;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use takt_core::forecast::MAX_PLAN_DAYS;
-use takt_core::identity::Role;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -177,12 +176,7 @@ async fn supplier_kpis(
     Path(id): Path<String>,
     uri: Uri,
 ) -> Result<Json<KpiView>, ApiError> {
-    if ![Role::Operator, Role::Yard]
-        .into_iter()
-        .any(|r| caller.scope.has_role(r))
-    {
-        return Err(ApiError::Forbidden("reading the plant's lists"));
-    }
+    super::lists::plant_user(&caller)?;
     if !state.plant.config.suppliers.iter().any(|s| s.id == id) {
         return Err(ApiError::NotFound {
             what: "supplier",

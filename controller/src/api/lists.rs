@@ -69,7 +69,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
 }
 
 /// Every plant role reads the plant; a tenant reads only its own, through its own endpoints.
-fn plant_user(caller: &Caller) -> Result<(), ApiError> {
+pub(super) fn plant_user(caller: &Caller) -> Result<(), ApiError> {
     let plant_user = [Role::Operator, Role::Yard]
         .into_iter()
         .any(|r| caller.scope.has_role(r));

@@ -15,9 +15,7 @@ use crate::model::{CallId, CallStatus, RackStatus};
 use crate::suppliers::{Asn, Shipment, ShipmentRisk, ShipmentStatus};
 
 /// What an ASN that passed its checks ships: `(rack, [call per listed slot])`.
-struct Checked {
-    racks: Vec<(String, Vec<CallId>)>,
-}
+type Checked = Vec<(String, Vec<CallId>)>;
 
 impl Core {
     pub(super) fn ship(&mut self, now: DateTime<Utc>, asn: &Asn) -> Outcome {
@@ -33,7 +31,7 @@ impl Core {
             carrier: asn.carrier.clone(),
             trailer: asn.trailer.trim().to_owned(),
             eta: asn.eta,
-            racks: checked.racks.iter().map(|(r, _)| r.clone()).collect(),
+            racks: checked.iter().map(|(r, _)| r.clone()).collect(),
             skipped: asn.skipped.clone(),
             status: ShipmentStatus::InTransit,
             at_risk: None,
@@ -41,7 +39,7 @@ impl Core {
             created_at: now,
             changed_at: now,
         };
-        for (rack, calls) in &checked.racks {
+        for (rack, calls) in &checked {
             if let Some(r) = self.state.picking.racks.get_mut(rack) {
                 r.status = RackStatus::Shipped;
                 r.changed_at = now;
@@ -368,7 +366,7 @@ impl Core {
                 ));
             }
         }
-        Ok(Checked { racks: out })
+        Ok(out)
     }
 
     /// A rack reached the line, or left the live state: a shipment whose racks all have (or
